@@ -1,0 +1,402 @@
+"""The one place where arguments are checked.
+
+Both `fastnn.functional` and `fastnn.reference` call the per-op checkers at
+the bottom of this file, so the two layers accept and reject exactly the same
+inputs, with the errors of the contract (../shared/API.md):
+
+- an array of the wrong kind or dtype, or a dtype mix  -> TypeError
+- a shape or value that does not fit                   -> ValueError
+
+Every message names the function, the argument, what was seen and what was
+expected.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# --------------------------------------------------------------------------
+# Arrays: kind, device, dtype, rank, shape
+# --------------------------------------------------------------------------
+
+def is_device_array(a) -> bool:
+    """True for CUDA arrays (Numba device arrays, CuPy, torch CUDA tensors)."""
+    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+
+
+def _kind(a) -> str:
+    return type(a).__module__.split(".")[0] + "." + type(a).__name__
+
+
+def _dtype_of(a) -> np.dtype:
+    if isinstance(a, np.ndarray):
+        return a.dtype
+    return np.dtype(a.__cuda_array_interface__["typestr"])
+
+
+def shape_of(a) -> tuple:
+    if isinstance(a, np.ndarray):
+        return a.shape
+    return tuple(a.__cuda_array_interface__["shape"])
+
+
+def float_arrays(fn: str, allow_device: bool = True, **arrays):
+    """Check that every non-None argument is a float32/float64 array, all of
+    one dtype and all on one device. Returns (dtype, on_device)."""
+    dtype = first = None
+    device = None
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray) and not is_device_array(a):
+            raise TypeError(f"{fn}: {name} must be a NumPy array or a CUDA array, got {_kind(a)}")
+        on_dev = is_device_array(a)
+        if on_dev and not allow_device:
+            raise TypeError(f"{fn}: {name} is a CUDA array; this function takes NumPy arrays only")
+        dt = _dtype_of(a)
+        if dt not in FLOAT_DTYPES:
+            raise TypeError(f"{fn}: {name} has dtype {dt}, expected float32 or float64")
+        if dtype is None:
+            dtype, first, device = dt, name, on_dev
+            continue
+        if dt != dtype:
+            raise TypeError(f"{fn}: {name} has dtype {dt} but {first} has dtype {dtype}; "
+                            "all floating inputs of one call must share one dtype")
+        if on_dev != device:
+            where = {True: "a CUDA array", False: "a NumPy (host) array"}
+            raise TypeError(f"{fn}: {name} is {where[on_dev]} but {first} is {where[device]}; "
+                            "inputs of one call must all live on the host or all on the GPU")
+    return dtype, bool(device)
+
+
+def check_ndim(fn: str, name: str, a, ndims, what: str = ""):
+    nd = len(shape_of(a))
+    ndims = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    if nd not in ndims:
+        exp = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{fn}: {name} must be {exp}{' ' + what if what else ''}, "
+                         f"got shape {shape_of(a)}")
+
+
+def check_shape(fn: str, name: str, a, expected: tuple, what: str = ""):
+    """`expected` may hold None for 'any size' along an axis."""
+    s = shape_of(a)
+    if len(s) != len(expected) or any(e is not None and e != d for d, e in zip(s, expected)):
+        exp = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        raise ValueError(f"{fn}: {name} has shape {s}, expected {exp}{' ' + what if what else ''}")
+
+
+def integer_labels(fn: str, name: str, target, n: int, num_classes: int):
+    if not isinstance(target, np.ndarray) and not is_device_array(target):
+        raise TypeError(f"{fn}: {name} must be an integer array, got {_kind(target)}")
+    dt = _dtype_of(target)
+    if dt.kind not in "iu":
+        raise TypeError(f"{fn}: {name} has dtype {dt}, expected an integer dtype (class labels)")
+    check_shape(fn, name, target, (n,), "(one label per row of logits)")
+    if isinstance(target, np.ndarray) and target.size:
+        lo, hi = int(target.min()), int(target.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{fn}: {name} holds label {bad}, expected labels in [0, {num_classes})")
+
+
+# --------------------------------------------------------------------------
+# Scalars
+# --------------------------------------------------------------------------
+
+def pair(fn: str, name: str, v, minimum: int) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints, each >= minimum."""
+    if isinstance(v, (numbers.Integral,)) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    elif (isinstance(v, (tuple, list)) and len(v) == 2
+          and all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)):
+        v = (int(v[0]), int(v[1]))
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or an (h, w) pair of ints, got {v!r}")
+    if min(v) < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def real(fn: str, name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
+    """A real number in [lo, hi] (open ends where asked)."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        raise TypeError(f"{fn}: {name} must be a real number, got {v!r}")
+    v = float(v)
+    bad = (v != v
+           or (lo is not None and (v < lo or (lo_open and v == lo)))
+           or (hi is not None and (v > hi or (hi_open and v == hi))))
+    if bad:
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        rng = f"{lb}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{rb}"
+        raise ValueError(f"{fn}: {name} must be in {rng}, got {v}")
+    return v
+
+
+def axis_index(fn: str, name: str, axis, ndim: int) -> int:
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"{fn}: {name} must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: {name}={axis} is out of range for a {ndim}-D input")
+    return int(axis) % ndim
+
+
+def nonempty(fn: str, name: str, a):
+    if 0 in shape_of(a):
+        raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected every dimension >= 1")
+
+
+# --------------------------------------------------------------------------
+# Per-op checkers (shared by fastnn.functional and fastnn.reference)
+# --------------------------------------------------------------------------
+
+class ConvGeom(NamedTuple):
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    OH: int
+    OW: int
+
+
+def _out_size(fn, what, size, k, s, p):
+    if size + 2 * p < k:
+        raise ValueError(f"{fn}: kernel {what} {k} is larger than the padded input {what} "
+                         f"{size} + 2*{p} = {size + 2 * p}")
+    return (size + 2 * p - k) // s + 1
+
+
+def conv2d_args(fn, x, weight, bias, stride, padding, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x, weight=weight, bias=bias)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W)")
+    check_ndim(fn, "weight", weight, 4, "(K, C, R, S)")
+    N, C, H, W = shape_of(x)
+    K, Cw, R, S = shape_of(weight)
+    if Cw != C:
+        raise ValueError(f"{fn}: weight has shape {shape_of(weight)}, expected (K, {C}, R, S) "
+                         f"to match the {C} channels of x {shape_of(x)}")
+    nonempty(fn, "x", x)
+    nonempty(fn, "weight", weight)
+    if bias is not None:
+        check_shape(fn, "bias", bias, (K,), "(one per output channel of weight)")
+    sh, sw = pair(fn, "stride", stride, 1)
+    ph, pw = pair(fn, "padding", padding, 0)
+    OH = _out_size(fn, "height", H, R, sh, ph)
+    OW = _out_size(fn, "width", W, S, sw, pw)
+    return dtype, dev, ConvGeom(N, C, H, W, K, R, S, sh, sw, ph, pw, OH, OW)
+
+
+def conv2d_backward_args(fn, dy, x, weight, stride, padding, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, dy=dy, x=x, weight=weight)
+    _, _, g = conv2d_args(fn, x, weight, None, stride, padding, allow_device)
+    check_shape(fn, "dy", dy, (g.N, g.K, g.OH, g.OW), "(the shape of conv2d's output)")
+    return dtype, dev, g
+
+
+class PoolGeom(NamedTuple):
+    N: int
+    C: int
+    H: int
+    W: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    OH: int
+    OW: int
+
+
+def pool2d_args(fn, x, kernel_size, stride, padding, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W)")
+    nonempty(fn, "x", x)
+    N, C, H, W = shape_of(x)
+    kh, kw = pair(fn, "kernel_size", kernel_size, 1)
+    sh, sw = (kh, kw) if stride is None else pair(fn, "stride", stride, 1)
+    ph, pw = pair(fn, "padding", padding, 0)
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError(f"{fn}: padding {(ph, pw)} must be at most half of kernel_size {(kh, kw)}")
+    OH = _out_size(fn, "height", H, kh, sh, ph)
+    OW = _out_size(fn, "width", W, kw, sw, pw)
+    return dtype, dev, PoolGeom(N, C, H, W, kh, kw, sh, sw, ph, pw, OH, OW)
+
+
+def pool2d_backward_args(fn, dy, x, kernel_size, stride, padding, allow_device=True):
+    float_arrays(fn, allow_device, dy=dy, x=x)
+    dtype, dev, g = pool2d_args(fn, x, kernel_size, stride, padding, allow_device)
+    check_shape(fn, "dy", dy, (g.N, g.C, g.OH, g.OW), "(the shape of the pooling output)")
+    return dtype, dev, g
+
+
+def softmax_args(fn, x, axis, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x)
+    if len(shape_of(x)) == 0:
+        raise ValueError(f"{fn}: x must have at least one dimension, got a 0-D array")
+    return dtype, dev, axis_index(fn, "axis", axis, len(shape_of(x)))
+
+
+def softmax_backward_args(fn, dy, y, axis, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, dy=dy, y=y)
+    check_shape(fn, "dy", dy, shape_of(y), "(the shape of y)")
+    _, _, ax = softmax_args(fn, y, axis, allow_device)
+    return dtype, dev, ax
+
+
+def cross_entropy_args(fn, logits, target, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, logits=logits)
+    check_ndim(fn, "logits", logits, 2, "(N, C)")
+    N, C = shape_of(logits)
+    if N == 0 or C == 0:
+        raise ValueError(f"{fn}: logits has shape {(N, C)}, expected N >= 1 and C >= 1")
+    if is_device_array(target) != dev:
+        raise TypeError(f"{fn}: target and logits must both be host arrays or both CUDA arrays")
+    integer_labels(fn, "target", target, N, C)
+    return dtype, dev
+
+
+def linear_args(fn, x, weight, bias, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x, weight=weight, bias=bias)
+    check_ndim(fn, "x", x, 2, "(N, in_features)")
+    check_ndim(fn, "weight", weight, 2, "(out_features, in_features)")
+    N, I = shape_of(x)
+    O, Iw = shape_of(weight)
+    if Iw != I:
+        raise ValueError(f"{fn}: weight has shape {(O, Iw)}, expected ({O}, {I}) "
+                         f"to match the {I} features of x {(N, I)}")
+    if bias is not None:
+        check_shape(fn, "bias", bias, (O,), "(out_features,)")
+    return dtype, dev, (N, I, O)
+
+
+def linear_backward_args(fn, dy, x, weight, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, dy=dy, x=x, weight=weight)
+    _, _, (N, I, O) = linear_args(fn, x, weight, None, allow_device)
+    check_shape(fn, "dy", dy, (N, O), "(the shape of linear's output)")
+    return dtype, dev, (N, I, O)
+
+
+def elementwise_args(fn, allow_device=True, **arrays):
+    """Same-shaped float arrays (the first one sets the shape)."""
+    dtype, dev = float_arrays(fn, allow_device, **arrays)
+    names = list(arrays)
+    ref = arrays[names[0]]
+    for name in names[1:]:
+        check_shape(fn, name, arrays[name], shape_of(ref), f"(the shape of {names[0]})")
+    return dtype, dev
+
+
+def batch_norm_args(fn, x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                    allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x, gamma=gamma, beta=beta,
+                              running_mean=running_mean, running_var=running_var)
+    check_ndim(fn, "x", x, (2, 4), "(N, C) or (N, C, H, W)")
+    s = shape_of(x)
+    C = s[1]
+    for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None:
+            check_shape(fn, name, a, (C,), f"(one per channel of x {s})")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{fn}: running_mean and running_var are required when training=False")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
+    real(fn, "momentum", momentum, 0.0, 1.0)
+    real(fn, "eps", eps, 0.0, None)
+    M = s[0] * (s[2] * s[3] if len(s) == 4 else 1)
+    if C == 0 or M == 0:
+        raise ValueError(f"{fn}: x has shape {s}, expected a non-empty batch")
+    if training and M < 2:
+        raise ValueError(f"{fn}: x has shape {s}: training needs more than one value per channel "
+                         "to estimate the batch variance")
+    return dtype, dev
+
+
+def dropout_args(fn, x, p, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x)
+    return dtype, dev, real(fn, "p", p, 0.0, 1.0)
+
+
+def dropout_backward_args(fn, dy, mask, p, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, dy=dy)
+    if not isinstance(mask, np.ndarray) and not is_device_array(mask):
+        raise TypeError(f"{fn}: mask must be the boolean array dropout returned, got {_kind(mask)}")
+    if _dtype_of(mask) != np.dtype(np.bool_):
+        raise TypeError(f"{fn}: mask has dtype {_dtype_of(mask)}, expected bool (dropout's mask)")
+    if is_device_array(mask) != dev:
+        raise TypeError(f"{fn}: mask and dy must both be host arrays or both CUDA arrays")
+    check_shape(fn, "mask", mask, shape_of(dy), "(the shape of dy)")
+    return dtype, dev, real(fn, "p", p, 0.0, 1.0)
+
+
+def _rnn_weights(fn, gates, x_name, I, weight_ih, weight_hh, bias_ih, bias_hh):
+    check_ndim(fn, "weight_hh", weight_hh, 2, f"({gates}*hidden_size, hidden_size)")
+    GH, H = shape_of(weight_hh)
+    if GH != gates * H:
+        raise ValueError(f"{fn}: weight_hh has shape {(GH, H)}, expected ({gates * H}, {H}) "
+                         f"({gates} gates of hidden_size {H})")
+    check_shape(fn, "weight_ih", weight_ih, (gates * H, I),
+                f"({gates}*hidden_size, input_size of {x_name})")
+    for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if b is not None:
+            check_shape(fn, name, b, (gates * H,), f"({gates}*hidden_size,)")
+    return H
+
+
+def rnn_cell_args(fn, gates, x, h, c, weight_ih, weight_hh, bias_ih, bias_hh, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x, h=h, c=c, weight_ih=weight_ih,
+                              weight_hh=weight_hh, bias_ih=bias_ih, bias_hh=bias_hh)
+    check_ndim(fn, "x", x, 2, "(N, input_size)")
+    N, I = shape_of(x)
+    H = _rnn_weights(fn, gates, "x", I, weight_ih, weight_hh, bias_ih, bias_hh)
+    check_shape(fn, "h", h, (N, H), "(N, hidden_size)")
+    if c is not None:
+        check_shape(fn, "c", c, (N, H), "(N, hidden_size)")
+    return dtype, dev, (N, I, H)
+
+
+def rnn_seq_args(fn, gates, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, allow_device=True):
+    dtype, dev = float_arrays(fn, allow_device, x=x, h0=h0, c0=c0, weight_ih=weight_ih,
+                              weight_hh=weight_hh, bias_ih=bias_ih, bias_hh=bias_hh)
+    check_ndim(fn, "x", x, 3, "(T, N, input_size)")
+    T, N, I = shape_of(x)
+    H = _rnn_weights(fn, gates, "x", I, weight_ih, weight_hh, bias_ih, bias_hh)
+    for name, a in (("h0", h0), ("c0", c0)):
+        if a is not None:
+            check_shape(fn, name, a, (N, H), "(N, hidden_size)")
+    return dtype, dev, (T, N, I, H)
+
+
+def grad_like(fn, name, g, expected_shape, dtype, dev):
+    """An optional incoming gradient (None = zero) of a known shape."""
+    if g is None:
+        return
+    gd, gdev = float_arrays(fn, True, **{name: g})
+    if gd != dtype:
+        raise TypeError(f"{fn}: {name} has dtype {gd}, expected {dtype} like the forward inputs")
+    if gdev != dev:
+        raise TypeError(f"{fn}: {name} must live on the same device as the forward inputs")
+    check_shape(fn, name, g, expected_shape)
+
+
+def dropout_seed(fn, seed):
+    """None, or an int taken modulo 2**64 (the width of the random stream's counter)."""
+    if seed is None:
+        return None
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise TypeError(f"{fn}: seed must be an int or None, got {seed!r}")
+    return int(seed) % 2 ** 64

@@ -1,0 +1,1 @@
+"""fastnn.functional: one function per op (see ../shared/API.md)."""

@@ -1,0 +1,67 @@
+"""Max and average pooling, NCHW, as torch.nn.functional's (ceil_mode=False).
+
+Each output sees a kh x kw window of the padded input, stepped by (sh, sw):
+
+    max:  y[n, c, i, j] = max over the window of xp, xp padded with -inf
+    avg:  y[n, c, i, j] = (sum over the window of xp, xp padded with 0) / (kh*kw)
+
+(the avg divisor counts the padding: count_include_pad=True, torch's
+default). Max's gradient goes to the first maximum of each window in
+row-major order (np.argmax's rule; a NaN counts as the maximum); avg's is
+spread evenly over the window. Windows are built with sliding_window_view.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import _checks
+
+
+def _windows(xp, g):
+    """(N, C, OH, OW, kh*kw) view of the windows of the padded input."""
+    w = sliding_window_view(xp, (g.kh, g.kw), axis=(2, 3))[:, :, ::g.sh, ::g.sw][:, :, :g.OH, :g.OW]
+    return w.reshape(g.N, g.C, g.OH, g.OW, g.kh * g.kw)
+
+
+def _pad(x, g, value):
+    return np.pad(x, ((0, 0), (0, 0), (g.ph, g.ph), (g.pw, g.pw)), constant_values=value)
+
+
+def _scatter_windows(dwin, g, dtype):
+    """Sum per-window gradients dwin (N, C, OH, OW, kh, kw) back onto x's grid."""
+    dxp = np.zeros((g.N, g.C, g.H + 2 * g.ph, g.W + 2 * g.pw), dtype)
+    for r in range(g.kh):
+        for s in range(g.kw):
+            dxp[:, :, r:r + g.sh * (g.OH - 1) + 1:g.sh, s:s + g.sw * (g.OW - 1) + 1:g.sw] += dwin[..., r, s]
+    return dxp[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W].copy()
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """x (N, C, H, W) -> y (N, C, OH, OW)."""
+    _, _, g = _checks.pool2d_args("max_pool2d", x, kernel_size, stride, padding, allow_device=False)
+    win = _windows(_pad(x, g, -np.inf), g)
+    return np.take_along_axis(win, win.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+
+
+def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
+    dtype, _, g = _checks.pool2d_backward_args("max_pool2d_backward", dy, x, kernel_size, stride,
+                                               padding, allow_device=False)
+    win = _windows(_pad(x, g, -np.inf), g)
+    onehot = np.arange(g.kh * g.kw) == win.argmax(axis=-1)[..., None]
+    dwin = (onehot * dy[..., None]).reshape(g.N, g.C, g.OH, g.OW, g.kh, g.kw)
+    return _scatter_windows(dwin.astype(dtype), g, dtype)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """x (N, C, H, W) -> y (N, C, OH, OW)."""
+    _, _, g = _checks.pool2d_args("avg_pool2d", x, kernel_size, stride, padding, allow_device=False)
+    return _windows(_pad(x, g, 0), g).sum(axis=-1) / x.dtype.type(g.kh * g.kw)
+
+
+def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
+    dtype, _, g = _checks.pool2d_backward_args("avg_pool2d_backward", dy, x, kernel_size, stride,
+                                               padding, allow_device=False)
+    share = dy / dtype.type(g.kh * g.kw)
+    dwin = np.broadcast_to(share[..., None, None], (g.N, g.C, g.OH, g.OW, g.kh, g.kw))
+    return _scatter_windows(dwin, g, dtype)

@@ -1,0 +1,71 @@
+"""Helpers for testing kernels against fastnn.reference.
+
+    rand(shape, dtype, rng)            random values of a shape and dtype (never all 0 or 1)
+    assert_close(actual, expected)     relative error with a tolerance chosen by dtype
+    poison(shape, dtype)               NaN-filled output buffer for raw kernel calls
+    numerical_grad(f, x, dy)           central-difference d(sum(f(x) * dy))/dx, float64
+"""
+import numpy as np
+
+# Relative error allowed, measured against the largest |expected|: float32
+# results of sums over hundreds of terms agree to ~1e-6; 1e-4 leaves room for
+# a different summation order without hiding a wrong term.
+RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+
+
+def rand(shape, dtype=np.float64, rng=None, low=-1.0, high=1.0):
+    rng = np.random.default_rng() if rng is None else rng
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def poison(shape, dtype):
+    return np.full(shape, np.nan, dtype)
+
+
+def assert_close(actual, expected, rtol=None, name="result"):
+    """NaNs must match exactly; elsewhere max|a - e| <= rtol * max(max|e|, 1)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    if rtol is None:
+        rtol = max(RTOL.get(actual.dtype, 1e-10), RTOL.get(expected.dtype, 1e-10))
+    a64, e64 = actual.astype(np.float64), expected.astype(np.float64)
+    nan_a, nan_e = np.isnan(a64), np.isnan(e64)
+    assert np.array_equal(nan_a, nan_e), (
+        f"{name}: NaN at {np.argwhere(nan_a != nan_e)[:5].tolist()} in only one of actual/expected")
+    ok = ~nan_a
+    inf_a, inf_e = np.isinf(a64) & ok, np.isinf(e64) & ok
+    assert np.array_equal(a64[inf_a | inf_e], e64[inf_a | inf_e]), f"{name}: infinities differ"
+    fin = ok & ~inf_a & ~inf_e
+    if not fin.any():
+        return
+    scale = max(float(np.abs(e64[fin]).max()), 1.0)
+    err = np.abs(a64[fin] - e64[fin])
+    worst = float(err.max())
+    assert worst <= rtol * scale, (
+        f"{name}: max abs error {worst:.3e} exceeds {rtol:.1e} * {scale:.3e} "
+        f"(at {np.argwhere(fin)[err.argmax()].tolist()}: {a64[fin][err.argmax()]!r} vs "
+        f"{e64[fin][err.argmax()]!r})")
+
+
+def numerical_grad(f, x, dy, eps=1e-6):
+    """Central differences of L(x) = sum(f(x) * dy) w.r.t. x (float64 arrays).
+    f may return a tuple; then dy is a tuple of the same length (None = ignore)."""
+    x = x.astype(np.float64)
+    grad = np.empty_like(x)
+    dys = dy if isinstance(dy, tuple) else (dy,)
+
+    def loss(v):
+        out = f(v)
+        outs = out if isinstance(out, tuple) else (out,)
+        return sum(float(np.sum(o * d)) for o, d in zip(outs, dys) if d is not None)
+
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = loss(x)
+        flat[i] = old - eps
+        down = loss(x)
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
