@@ -10,7 +10,17 @@ cached on disk (Numba's cache=True), so later processes load it instead.
 """
 import os as _os
 
-import numba as _numba
+# Kernels alternate Numba parallel loops (OpenMP threads) with BLAS calls
+# (OpenBLAS's threads), and each pool's idle threads spin by default, taking
+# the two cores from the other: conv2d on workload A took 640 ms instead of
+# 62 ms. Sleeping idle threads cost ~5 us a wake-up instead. Both variables
+# are read when their library loads, so they only take effect when fastnn is
+# imported before NumPy (as `python -m fastnn` does); a user's own setting
+# always stands. See README, "Threads".
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numba as _numba  # noqa: E402
 
 # Numba's fallback threading layer, workqueue, aborts the process when two
 # Python threads call parallel kernels at once. "threadsafe" makes Numba load

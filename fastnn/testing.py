@@ -7,6 +7,8 @@
 """
 import numpy as np
 
+DTYPES = [np.float32, np.float64]
+
 # Relative error allowed, measured against the largest |expected|: float32
 # results of sums over hundreds of terms agree to ~1e-6; 1e-4 leaves room for
 # a different summation order without hiding a wrong term.
@@ -69,3 +71,42 @@ def numerical_grad(f, x, dy, eps=1e-6):
         flat[i] = old
         gflat[i] = (up - down) / (2 * eps)
     return grad
+
+
+def noncontiguous(a):
+    """The same values as `a` in a non-contiguous view (every other element of a wider array)."""
+    wide = np.empty(a.shape[:-1] + (2 * a.shape[-1],), a.dtype) if a.ndim else None
+    if wide is None:
+        return a
+    wide[..., ::2] = a
+    wide[..., 1::2] = np.nan
+    return wide[..., ::2]
+
+
+def _as_tuple(v):
+    return v if isinstance(v, tuple) else (v,)
+
+
+def compare_with_reference(name, *args, **kwargs):
+    """Call fastnn.functional.<name> and fastnn.reference.<name> on the same
+    arguments; assert that every output agrees and that no input array was
+    modified. Returns the functional outputs."""
+    from fastnn import functional, reference
+    arrays = [a for a in list(args) + list(kwargs.values()) if isinstance(a, np.ndarray)]
+    before = [a.copy() for a in arrays]
+    got = functional.__dict__[name](*args, **kwargs)
+    for a, b in zip(arrays, before):
+        assert np.array_equal(a, b, equal_nan=True), f"{name} modified one of its inputs"
+    ref_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    ref_kwargs = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    want = reference.__dict__[name](*ref_args, **ref_kwargs)
+    for i, (g, w) in enumerate(zip(_as_tuple(got), _as_tuple(want))):
+        if w is None or g is None:
+            assert g is None and w is None, f"{name} output {i}: {g!r} vs {w!r}"
+        elif isinstance(w, float):
+            assert isinstance(g, float), f"{name} output {i}: expected a Python float, got {type(g)}"
+            assert_close(np.array(g), np.array(w), name=f"{name} output {i}")
+        elif isinstance(w, np.ndarray):
+            assert g.dtype == w.dtype, f"{name} output {i}: dtype {g.dtype} != {w.dtype}"
+            assert_close(g, w, name=f"{name} output {i}")
+    return got

@@ -18,4 +18,4 @@ def rng(request):
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
-DTYPES = [np.float32, np.float64]
+

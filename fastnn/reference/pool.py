@@ -35,19 +35,25 @@ def _scatter_windows(dwin, g, dtype):
     return dxp[:, :, g.ph:g.ph + g.H, g.pw:g.pw + g.W].copy()
 
 
+def _argmax(x, g):
+    """Index in its window of each window's first maximum. A -inf input still
+    beats the -inf padding (as in torch), so it is ranked as -max_float."""
+    key = np.where(x == -np.inf, -np.finfo(np.float64).max, x.astype(np.float64))
+    return _windows(_pad(key, g, -np.inf), g).argmax(axis=-1)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """x (N, C, H, W) -> y (N, C, OH, OW)."""
     _, _, g = _checks.pool2d_args("max_pool2d", x, kernel_size, stride, padding, allow_device=False)
     win = _windows(_pad(x, g, -np.inf), g)
-    return np.take_along_axis(win, win.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    return np.take_along_axis(win, _argmax(x, g)[..., None], axis=-1)[..., 0]
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
     dtype, _, g = _checks.pool2d_backward_args("max_pool2d_backward", dy, x, kernel_size, stride,
                                                padding, allow_device=False)
-    win = _windows(_pad(x, g, -np.inf), g)
-    onehot = np.arange(g.kh * g.kw) == win.argmax(axis=-1)[..., None]
+    onehot = np.arange(g.kh * g.kw) == _argmax(x, g)[..., None]
     dwin = (onehot * dy[..., None]).reshape(g.N, g.C, g.OH, g.OW, g.kh, g.kw)
     return _scatter_windows(dwin.astype(dtype), g, dtype)
 

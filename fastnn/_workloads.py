@@ -1,0 +1,85 @@
+"""The benchmark workloads, shared by bench/ (pytest-benchmark) and the report
+of `python -m fastnn`, so both time exactly the same calls.
+
+Each workload builds its inputs once and returns one callable per
+implementation: "fastnn", "reference" (plain NumPy) and, when PyTorch is
+installed, "torch" (CPU, autograd for the backward). Every callable runs the
+forward and the backward of the op, which is what a training step pays.
+"""
+from typing import Callable, Dict, NamedTuple
+
+import numpy as np
+
+import fastnn.functional as F
+import fastnn.reference as R
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+class Workload(NamedTuple):
+    name: str
+    family: str
+    description: str
+    build: Callable[[bool], Dict[str, Callable[[], object]]]   # build(quick) -> impls
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def _conv(quick):
+    rng = _rng()
+    n = 8 if quick else 32
+    x = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    dy = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
+    impls = {
+        "fastnn": lambda: (F.conv2d(x, w, b, 1, 1), F.conv2d_backward(dy, x, w, 1, 1)),
+        "reference": lambda: (R.conv2d(x, w, b, 1, 1), R.conv2d_backward(dy, x, w, 1, 1)),
+    }
+    torch = _torch()
+    if torch:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        tdy = torch.tensor(dy)
+
+        def torch_conv():
+            y = torch.nn.functional.conv2d(tx, tw, tb, 1, 1)
+            return torch.autograd.grad(y, (tx, tw, tb), tdy)
+        impls["torch"] = torch_conv
+    return impls
+
+
+def _max_pool(quick):
+    rng = _rng()
+    n = 8 if quick else 32
+    x = rng.standard_normal((n, 64, 64, 64)).astype(np.float32)
+    dy = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
+    impls = {
+        "fastnn": lambda: (F.max_pool2d(x, 2), F.max_pool2d_backward(dy, x, 2)),
+        "reference": lambda: (R.max_pool2d(x, 2), R.max_pool2d_backward(dy, x, 2)),
+    }
+    torch = _torch()
+    if torch:
+        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+
+        def torch_pool():
+            return torch.autograd.grad(torch.nn.functional.max_pool2d(tx, 2), tx, tdy)
+        impls["torch"] = torch_pool
+    return impls
+
+
+WORKLOADS = [
+    Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
+    Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
+]
+
+# Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.
+FLOPS = {"conv2d": 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32}
+BYTES = {"max_pool2d": 4 * (2 * 32 * 64 * 64 * 64 + 2 * 32 * 64 * 32 * 32 + 32 * 64 * 64 * 64)}

@@ -1,0 +1,22 @@
+"""Per-thread scratch buffers, reused across calls.
+
+Convolution needs column buffers of a few MB on every call; taking them from
+here instead of np.empty avoids paying for fresh pages (and their first-touch
+faults) each time. Buffers are per thread, so concurrent callers never share.
+"""
+import threading
+
+import numpy as np
+
+_local = threading.local()
+
+
+def scratch(name, shape, dtype):
+    """An uninitialised array of `shape`, backed by this thread's buffer `name`."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    pool = _local.__dict__.setdefault("pool", {})
+    buf = pool.get((name, dtype))
+    if buf is None or buf.size < n:
+        buf = pool[(name, dtype)] = np.empty(n, dtype)
+    return buf[:n].reshape(shape)

@@ -1,0 +1,179 @@
+"""2-D convolution by im2col + GEMM (Chellapilla, Puri & Simard 2006), NCHW.
+
+im2col lays every receptive field of a chunk of b images out as a column:
+
+    cols[(c*R + r)*S + s, n*OH*OW + i*OW + j] = xp[n, c, i*sh + r, j*sw + s]
+
+(xp: x zero-padded by (ph, pw)), so the convolution is one GEMM per chunk:
+
+    Y (K, b*OH*OW) = W (K, C*R*S) @ cols          forward
+    dW            += dY (K, b*OH*OW) @ cols^T      backward, weights
+    dcols          = W^T @ dY;  dx = col2im(dcols) backward, input (col2im sums
+                                                    overlapping fields back)
+
+The GEMMs run in BLAS (NumPy's matmul with out=). Chunks of b images keep
+the column buffer near L2/L3 size: big images go one at a time and their
+GEMM writes straight into y[n]; small images (LeNet's 8x8 digits) fold the
+whole batch into one GEMM instead of many tiny ones.
+Reference: fastnn/reference/conv.py.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._scratch import scratch
+
+# Elements of the column buffer per chunk (16 MiB of float32: L3-sized).
+CHUNK_ELEMENTS = 1 << 22
+
+
+@njit(cache=True, inline="always")
+def _valid_cols(OW, W, s, sw, pw):
+    """The range [j0, j1) of output columns j whose input column j*sw + s - pw is inside x."""
+    j0 = 0 if pw - s <= 0 else (pw - s + sw - 1) // sw
+    j1 = min(OW, (W - 1 + pw - s) // sw + 1)
+    return j0, max(j0, j1)
+
+
+@njit(parallel=True, cache=True)
+def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
+    """cols (C*R*S, b*OH*OW) <- the receptive fields of images n0 .. n0+b-1 of x (N, C, H, W)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    b = cols.shape[1] // (OH * OW)
+    for bc in prange(b * C):
+        n, c = bc // C, bc % C
+        for r in range(R):
+            for s in range(S):
+                row = cols[(c * R + r) * S + s]
+                j0, j1 = _valid_cols(OW, W, s, sw, pw)
+                for i in range(OH):
+                    base = (n * OH + i) * OW
+                    ih = i * sh + r - ph
+                    if ih < 0 or ih >= H:
+                        row[base:base + OW] = 0
+                        continue
+                    src = x[n0 + n, c, ih]
+                    row[base:base + j0] = 0
+                    for j in range(j0, j1):
+                        row[base + j] = src[j * sw + s - pw]
+                    row[base + j1:base + OW] = 0
+
+
+@njit(parallel=True, cache=True)
+def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
+    """dx[n0 .. n0+b-1] (C, H, W) <- the sum, over receptive fields, of dcols (C*R*S, b*OH*OW)."""
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    b = dcols.shape[1] // (OH * OW)
+    for bc in prange(b * C):
+        n, c = bc // C, bc % C
+        plane = dx[n0 + n, c]
+        plane[:, :] = 0
+        for r in range(R):
+            for s in range(S):
+                row = dcols[(c * R + r) * S + s]
+                j0, j1 = _valid_cols(OW, W, s, sw, pw)
+                for i in range(OH):
+                    ih = i * sh + r - ph
+                    if ih < 0 or ih >= H:
+                        continue
+                    base = (n * OH + i) * OW
+                    dst = plane[ih]
+                    for j in range(j0, j1):
+                        dst[j * sw + s - pw] += row[base + j]
+
+
+@njit(parallel=True, cache=True)
+def unfold_rows(Yc, bias, y, n0):
+    """y[n0 + n, k, p] = Yc[k, n*P + p] (+ bias[k]): GEMM output back to NCHW, bias fused."""
+    K, P = y.shape[1], y.shape[2] * y.shape[3]
+    b = Yc.shape[1] // P
+    for nk in prange(b * K):
+        n, k = nk // K, nk % K
+        src = Yc[k, n * P:(n + 1) * P]
+        dst = y[n0 + n, k].reshape(P)
+        if bias is None:
+            dst[:] = src
+        else:
+            dst[:] = src + bias[k]
+
+
+@njit(parallel=True, cache=True)
+def fold_rows(dy, n0, b, dYc):
+    """dYc[k, n*P + p] = dy[n0 + n, k, p]: the inverse layout change of unfold_rows."""
+    K, P = dy.shape[1], dy.shape[2] * dy.shape[3]
+    for nk in prange(b * K):
+        n, k = nk // K, nk % K
+        dYc[k, n * P:(n + 1) * P] = dy[n0 + n, k].reshape(P)
+
+
+@njit(parallel=True, cache=True)
+def add_channel_bias(y, bias):
+    """y (N, K, H, W) += bias[k], in place."""
+    N, K = y.shape[0], y.shape[1]
+    for nk in prange(N * K):
+        y[nk // K, nk % K] += bias[nk % K]
+
+
+@njit(parallel=True, cache=True)
+def channel_sum(dy, out):
+    """out[k] = sum over n, i, j of dy (N, K, H, W), accumulated in float64."""
+    N, K = dy.shape[0], dy.shape[1]
+    for k in prange(K):
+        acc = 0.0
+        for n in range(N):
+            plane = dy[n, k]
+            for i in range(plane.shape[0]):
+                for j in range(plane.shape[1]):
+                    acc += plane[i, j]
+        out[k] = acc
+
+
+def _chunk(N, CRS, P):
+    return max(1, min(N, CHUNK_ELEMENTS // (CRS * P)))
+
+
+def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
+    """y (N, K, OH, OW) <- conv2d(x (N, C, H, W), weight (K, C, R, S), bias (K,) or None)."""
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
+    CRS, P = C * R * S, OH * OW
+    W2 = weight.reshape(K, CRS)
+    B = _chunk(N, CRS, P)
+    for n0 in range(0, N, B):
+        b = min(B, N - n0)
+        cols = scratch("cols", (CRS, b * P), x.dtype)
+        im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        if b == 1:   # the GEMM's (K, P) output already is y[n0]'s layout
+            np.matmul(W2, cols, out=y[n0].reshape(K, P))
+            if bias is not None:
+                add_channel_bias(y[n0:n0 + 1], bias)
+        else:
+            Yc = scratch("Yc", (K, b * P), x.dtype)
+            np.matmul(W2, cols, out=Yc)
+            unfold_rows(Yc, bias, y, n0)
+
+
+def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
+    """dx, dweight, dbias <- the gradients of conv2d for dy (N, K, OH, OW)."""
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
+    CRS, P = C * R * S, OH * OW
+    W2 = weight.reshape(K, CRS)
+    dW2 = dweight.reshape(K, CRS)
+    B = _chunk(N, CRS, P)
+    for n0 in range(0, N, B):
+        b = min(B, N - n0)
+        cols = scratch("cols", (CRS, b * P), x.dtype)
+        im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        if b == 1:
+            dYc = dy[n0].reshape(K, P)
+        else:
+            dYc = scratch("dYc", (K, b * P), x.dtype)
+            fold_rows(dy, n0, b, dYc)
+        if n0 == 0:
+            np.matmul(dYc, cols.T, out=dW2)
+        else:
+            dW_part = scratch("dW", (K, CRS), x.dtype)
+            np.matmul(dYc, cols.T, out=dW_part)
+            dW2 += dW_part
+        dcols = scratch("dcols", (CRS, b * P), x.dtype)
+        np.matmul(W2.T, dYc, out=dcols)
+        col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
+    channel_sum(dy, dbias)

@@ -1,0 +1,146 @@
+"""Max and average pooling, forward and backward, NCHW (ceil_mode=False).
+
+Output (i, j) of plane (n, c) pools the window of rows i*sh - ph .. + kh and
+columns j*sw - pw .. + kw. Max treats the padding as -inf: it scans the
+window's in-bounds elements in row-major order and keeps the first maximum
+(a NaN beats every number and the first NaN stays, so NaN propagates). Avg
+divides the in-bounds sum by kh*kw, counting padding as zeros as torch's
+count_include_pad=True does.
+
+One prange iteration per (n, c) plane: planes are independent, so the
+backward's scatter-add needs no atomics. The max backward recomputes the
+argmax from x instead of storing int64 indices as torch does: a second read
+of x costs less memory traffic than writing and reading an index array.
+Non-overlapping 2x2 windows (the common 2x2 stride-2 pool) get their own
+kernels, which write every dx element exactly once without zeroing first.
+Reference: fastnn/reference/pool.py.
+"""
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _window_argmax(plane, i0, j0, kh, kw):
+    """(row, col) of the first maximum of plane[i0:i0+kh, j0:j0+kw] within the plane."""
+    H, W = plane.shape
+    bi, bj = -1, -1
+    m = plane.dtype.type(0)
+    for r in range(max(i0, 0), min(i0 + kh, H)):
+        for s in range(max(j0, 0), min(j0 + kw, W)):
+            v = plane[r, s]
+            if bi < 0 or v > m or (v != v and m == m):
+                m, bi, bj = v, r, s
+    return bi, bj
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
+    N, C, OH, OW = y.shape
+    for nc in prange(N * C):
+        plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
+        for i in range(OH):
+            for j in range(OW):
+                bi, bj = _window_argmax(plane, i * sh - ph, j * sw - pw, kh, kw)
+                out[i, j] = plane[bi, bj]
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
+    N, C, OH, OW = dy.shape
+    for nc in prange(N * C):
+        plane, g, d = x[nc // C, nc % C], dy[nc // C, nc % C], dx[nc // C, nc % C]
+        d[:, :] = 0
+        for i in range(OH):
+            for j in range(OW):
+                bi, bj = _window_argmax(plane, i * sh - ph, j * sw - pw, kh, kw)
+                d[bi, bj] += g[i, j]
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_2x2_forward(x, y):
+    """kernel 2, stride 2, no padding."""
+    N, C, OH, OW = y.shape
+    for nc in prange(N * C):
+        plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
+        for i in range(OH):
+            top, bot = plane[2 * i], plane[2 * i + 1]
+            for j in range(OW):
+                a, b, c, d = top[2 * j], top[2 * j + 1], bot[2 * j], bot[2 * j + 1]
+                m = a
+                if b > m or (b != b and m == m):
+                    m = b
+                if c > m or (c != c and m == m):
+                    m = c
+                if d > m or (d != d and m == m):
+                    m = d
+                out[i, j] = m
+
+
+@njit(cache=True, inline="always")
+def _beats(p, q):
+    """p ranks strictly above q: greater, or NaN against a number (NaN is the top)."""
+    return (p > q) | ((p != p) & (q == q))
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_2x2_backward(dy, x, dx):
+    """kernel 2, stride 2, no padding: each dx element lies in at most one window.
+
+    The winner of a window (a b / c e) is found without branches: random data
+    makes every max a coin flip, and mispredicted branches cost 4x here. An
+    element wins when it beats every earlier one and no later one beats it,
+    which is exactly "first maximum in row-major order".
+    """
+    N, C, OH, OW = dy.shape
+    H, W = x.shape[2], x.shape[3]
+    zero = dx.dtype.type(0)
+    for nc in prange(N * C):
+        plane, g, d = x[nc // C, nc % C], dy[nc // C, nc % C], dx[nc // C, nc % C]
+        for i in range(OH):
+            top, bot = plane[2 * i], plane[2 * i + 1]
+            dtop, dbot = d[2 * i], d[2 * i + 1]
+            for j in range(OW):
+                a, b, c, e = top[2 * j], top[2 * j + 1], bot[2 * j], bot[2 * j + 1]
+                v = g[i, j]
+                dtop[2 * j] = v if ~(_beats(b, a) | _beats(c, a) | _beats(e, a)) else zero
+                dtop[2 * j + 1] = v if _beats(b, a) & ~(_beats(c, b) | _beats(e, b)) else zero
+                dbot[2 * j] = v if _beats(c, a) & _beats(c, b) & ~_beats(e, c) else zero
+                dbot[2 * j + 1] = v if _beats(e, a) & _beats(e, b) & _beats(e, c) else zero
+            if W > 2 * OW:            # an odd last column no window covers
+                dtop[W - 1] = zero
+                dbot[W - 1] = zero
+        if H > 2 * OH:                # an odd last row
+            d[H - 1, :] = zero
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
+    N, C, OH, OW = y.shape
+    H, W = x.shape[2], x.shape[3]
+    for nc in prange(N * C):
+        plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
+        for i in range(OH):
+            i0 = i * sh - ph
+            for j in range(OW):
+                j0 = j * sw - pw
+                acc = plane.dtype.type(0)
+                for r in range(max(i0, 0), min(i0 + kh, H)):
+                    for s in range(max(j0, 0), min(j0 + kw, W)):
+                        acc += plane[r, s]
+                out[i, j] = acc / (kh * kw)
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
+    N, C, OH, OW = dy.shape
+    H, W = dx.shape[2], dx.shape[3]
+    for nc in prange(N * C):
+        g, d = dy[nc // C, nc % C], dx[nc // C, nc % C]
+        d[:, :] = 0
+        for i in range(OH):
+            i0 = i * sh - ph
+            for j in range(OW):
+                j0 = j * sw - pw
+                share = g[i, j] / (kh * kw)
+                for r in range(max(i0, 0), min(i0 + kh, H)):
+                    for s in range(max(j0, 0), min(j0 + kw, W)):
+                        d[r, s] += share

@@ -1,0 +1,77 @@
+"""kernels/cpu/pool.py (max and average pooling) against fastnn.reference."""
+import numpy as np
+import pytest
+
+import fastnn.functional as F
+from fastnn.testing import DTYPES, compare_with_reference, noncontiguous, rand
+
+# x shape, kernel_size, stride, padding
+CASES = [
+    ((2, 3, 8, 8), 2, None, 0),           # the 2x2 stride-2 fast path
+    ((1, 1, 7, 9), 2, 2, 0),              # fast path with odd sizes: a row and column left over
+    ((2, 3, 7, 6), 3, 2, 1),
+    ((1, 2, 5, 7), (3, 2), (2, 1), (1, 1)),
+    ((2, 1, 4, 4), 3, 1, 1),              # overlapping windows
+    ((1, 3, 3, 3), 3, None, 0),           # output 1x1
+    ((3, 2, 5, 5), (1, 4), (3, 1), (0, 2)),
+]
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, k, s, p", CASES)
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_pool_forward_and_backward_match_reference(rng, dtype, xs, k, s, p, op):
+    x = rand(xs, dtype, rng)
+    y = compare_with_reference(op, x, k, s, p)
+    compare_with_reference(op + "_backward", rand(y.shape, dtype, rng), x, k, s, p)
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 1, 1)])
+def test_max_pool_ties_go_to_the_first_maximum(k, s, p):
+    x = np.array([[[[1., 3., 3., 0.], [3., 2., 3., 3.], [0., 3., 1., 1.], [2., 2., 2., 2.]]]])
+    y = compare_with_reference("max_pool2d", x, k, s, p)
+    dx = compare_with_reference("max_pool2d_backward", np.arange(1, y.size + 1.0).reshape(y.shape), x, k, s, p)
+    if k == 2:   # window by window: (0,1), (0,2), (1,0)... first 3 in row-major order
+        assert dx[0, 0].tolist() == [[0, 1, 2, 0], [0, 0, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0]]
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1)])
+def test_max_pool_nan_wins_and_propagates(k, s, p):
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    x[0, 0, 1, 1] = x[0, 0, 0, 1] = np.nan
+    y = compare_with_reference("max_pool2d", x, k, s, p)
+    assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 1]).any()
+    compare_with_reference("max_pool2d_backward", np.ones_like(y) * 2, x, k, s, p)
+
+def test_max_pool_minus_infinity_inputs_still_get_the_gradient():
+    x = np.full((1, 1, 3, 3), -np.inf)
+    dx = compare_with_reference("max_pool2d_backward", np.full((1, 1, 2, 2), 2.0), x, 2, 2, 1)
+    assert dx.sum() == 8.0
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_pool_noncontiguous_inputs_give_the_same_result(rng, op):
+    x = rand((2, 3, 6, 5), np.float32, rng)
+    y = getattr(F, op)(x, 3, 2, 1)
+    np.testing.assert_array_equal(getattr(F, op)(noncontiguous(x), 3, 2, 1), y)
+    dy = rand(y.shape, np.float32, rng)
+    np.testing.assert_array_equal(getattr(F, op + "_backward")(noncontiguous(dy), noncontiguous(x), 3, 2, 1),
+                                  getattr(F, op + "_backward")(dy, x, 3, 2, 1))
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("args, err, words", [
+    (((2, 3, 4), 2), ValueError, ["x", "4-D"]),
+    (((1, 1, 3, 3), 5), ValueError, ["larger", "padded"]),
+    (((1, 1, 4, 4), 2, 0), ValueError, ["stride", ">= 1"]),
+    (((1, 1, 4, 4), 2, 1, 2), ValueError, ["padding", "half"]),
+    (((1, 1, 4, 4), 2.5), TypeError, ["kernel_size", "2.5"]),
+])
+def test_pool_rejects_bad_input(op, args, err, words):
+    shape, *rest = args
+    with pytest.raises(err) as info:
+        getattr(F, op)(np.linspace(0, 1, int(np.prod(shape))).reshape(shape), *rest)
+    for word in words:
+        assert word in str(info.value)
+
+def test_pool_backward_rejects_dy_of_the_wrong_shape():
+    x = np.linspace(0, 1, 64).reshape(1, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"dy has shape \(1, 1, 3, 3\), expected \(1, 1, 4, 4\)"):
+        F.max_pool2d_backward(np.ones((1, 1, 3, 3)), x, 2)
+    with pytest.raises(TypeError, match="dy has dtype float32"):
+        F.avg_pool2d_backward(np.ones((1, 1, 4, 4), np.float32), x, 2)
