@@ -75,9 +75,63 @@ def _max_pool(quick):
     return impls
 
 
+def _cross_entropy(quick):
+    rng = _rng()
+    logits = rng.standard_normal((1024 if quick else 4096, 1000)).astype(np.float32)
+    target = rng.integers(0, 1000, size=logits.shape[0])
+    impls = {"fastnn": lambda: F.cross_entropy(logits, target),
+             "reference": lambda: R.cross_entropy(logits, target)}
+    torch = _torch()
+    if torch:
+        tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+
+        def torch_ce():
+            loss = torch.nn.functional.cross_entropy(tl, tt)
+            return loss.item(), torch.autograd.grad(loss, tl)
+        impls["torch"] = torch_ce
+    return impls
+
+
+def _softmax(quick):
+    x = _rng().standard_normal((1024 if quick else 4096, 1000)).astype(np.float32)
+    impls = {"fastnn": lambda: F.softmax(x), "reference": lambda: R.softmax(x)}
+    torch = _torch()
+    if torch:
+        tx = torch.tensor(x)
+        impls["torch"] = lambda: torch.softmax(tx, -1)
+    return impls
+
+
+def _batch_norm(quick):
+    rng = _rng()
+    shape = (8 if quick else 32, 64, 32, 32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    g, b = np.ones(64, np.float32), np.zeros(64, np.float32)
+    rm, rv = np.zeros(64, np.float32), np.ones(64, np.float32)
+
+    def run(mod):
+        y, cache = mod.batch_norm(x, g, b, rm, rv, True)
+        return mod.batch_norm_backward(dy, cache)
+    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+    torch = _torch()
+    if torch:
+        tx, tg, tb = (torch.tensor(a, requires_grad=True) for a in (x, g, b))
+        trm, trv, tdy = torch.tensor(rm), torch.tensor(rv), torch.tensor(dy)
+
+        def torch_bn():
+            y = torch.nn.functional.batch_norm(tx, trm, trv, tg, tb, True)
+            return torch.autograd.grad(y, (tx, tg, tb), tdy)
+        impls["torch"] = torch_bn
+    return impls
+
+
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
+    Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
+    Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),
+    Workload("batch_norm", "batchnorm", "batch_norm 2d fwd+bwd (training), 32x64x32x32, f32", _batch_norm),
 ]
 
 # Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.

@@ -6,6 +6,8 @@ device the inputs live on: fastnn.kernels.cpu for NumPy arrays,
 fastnn.kernels.cuda for CUDA arrays. The kernel modules mirror each other
 name for name, so every function here is written once for both.
 """
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from . import _alloc
@@ -14,7 +16,10 @@ from .kernels import cpu as _cpu
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-    "avg_pool2d_backward",
+    "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
+    "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
+    "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
+    "dropout", "dropout_backward",
 ]
 
 
@@ -110,4 +115,213 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     dtype, dev, g = chk.pool2d_backward_args("avg_pool2d_backward", dy, x, kernel_size, stride, padding)
     dx = _empty((g.N, g.C, g.H, g.W), dtype, dev)
     _kernels(dev).avg_pool2d_backward(_contig(dy, dev), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, dx)
+    return dx
+
+
+# -------------------------------------------------------- softmax and loss
+
+def _lanes(shape, axis):
+    """(outer, L, inner): the shape as seen by the softmax kernels."""
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    return outer, shape[axis], inner
+
+
+def _softmax(fn, x, axis, log):
+    dtype, dev, axis = chk.softmax_args(fn, x, axis)
+    shape = chk.shape_of(x)
+    y = _empty(shape, dtype, dev)
+    if 0 not in shape:
+        lanes = _lanes(shape, axis)
+        _kernels(dev).softmax_forward(_contig(x, dev).reshape(lanes), log, y.reshape(lanes))
+    return y
+
+
+def softmax(x, axis=-1):
+    """x (any shape) -> softmax along `axis`, numerically stable (max subtracted)."""
+    return _softmax("softmax", x, axis, False)
+
+
+def log_softmax(x, axis=-1):
+    """x (any shape) -> log(softmax(x)) along `axis`, without forming softmax."""
+    return _softmax("log_softmax", x, axis, True)
+
+
+def softmax_backward(dy, y, axis=-1):
+    """dy, y = softmax(x) (same shape) -> dx = y * (dy - sum(dy * y, axis))."""
+    dtype, dev, axis = chk.softmax_backward_args("softmax_backward", dy, y, axis)
+    shape = chk.shape_of(y)
+    dx = _empty(shape, dtype, dev)
+    if 0 not in shape:
+        lanes = _lanes(shape, axis)
+        _kernels(dev).softmax_backward(_contig(dy, dev).reshape(lanes), _contig(y, dev).reshape(lanes),
+                                       dx.reshape(lanes))
+    return dx
+
+
+def cross_entropy(logits, target):
+    """logits (N, C), target (N,) integer labels in [0, C)
+    -> (loss: float, the mean over N; dlogits (N, C) = d(loss)/d(logits)), in one fused pass."""
+    dtype, dev = chk.cross_entropy_args("cross_entropy", logits, target)
+    N, C = chk.shape_of(logits)
+    dlogits = _empty((N, C), dtype, dev)
+    row_loss = _empty((N,), np.float64, dev)
+    k = _kernels(dev)
+    k.cross_entropy_forward_backward(_contig(logits, dev), _contig(target, dev), row_loss, dlogits)
+    return k.mean_of(row_loss) if dev else float(row_loss.sum() / N), dlogits
+
+
+# ---------------------------------------------------------------- linear
+
+def linear(x, weight, bias=None):
+    """x (N, in), weight (out, in), bias (out,) or None -> y = x @ weight.T + bias (N, out)."""
+    dtype, dev, (N, I, O) = chk.linear_args("linear", x, weight, bias)
+    y = _empty((N, O), dtype, dev)
+    _kernels(dev).linear_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev), y)
+    return y
+
+
+def linear_backward(dy, x, weight):
+    """dy (N, out) -> (dx (N, in), dweight (out, in), dbias (out,))."""
+    dtype, dev, (N, I, O) = chk.linear_backward_args("linear_backward", dy, x, weight)
+    dx, dw, db = _empty((N, I), dtype, dev), _empty((O, I), dtype, dev), _empty((O,), dtype, dev)
+    _kernels(dev).linear_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev), dx, dw, db)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------- activations
+
+def _elementwise(fn, kernel, inputs, *scalars):
+    """Run a flat elementwise kernel over same-shaped inputs; returns the output."""
+    dtype, dev = chk.elementwise_args(fn, **inputs)
+    shape = chk.shape_of(next(iter(inputs.values())))
+    out = _empty(shape, dtype, dev)
+    flat = [_contig(a, dev).reshape(-1) for a in inputs.values()]
+    getattr(_kernels(dev), kernel)(*flat, *scalars, out.reshape(-1))
+    return out
+
+
+def relu(x):
+    """max(x, 0), elementwise; NaN stays NaN."""
+    return _elementwise("relu", "relu_forward", {"x": x})
+
+
+def relu_backward(dy, x):
+    """dy * (x > 0)."""
+    return _elementwise("relu_backward", "relu_backward", {"dy": dy, "x": x})
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x if x > 0 else negative_slope * x."""
+    a = chk.real("leaky_relu", "negative_slope", negative_slope)
+    return _elementwise("leaky_relu", "leaky_relu_forward", {"x": x}, a)
+
+
+def leaky_relu_backward(dy, x, negative_slope=0.01):
+    """dy if x > 0 else negative_slope * dy."""
+    a = chk.real("leaky_relu_backward", "negative_slope", negative_slope)
+    return _elementwise("leaky_relu_backward", "leaky_relu_backward", {"dy": dy, "x": x}, a)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), stable for any x."""
+    return _elementwise("sigmoid", "sigmoid_forward", {"x": x})
+
+
+def sigmoid_backward(dy, y):
+    """dy * y * (1 - y), with y = sigmoid(x)."""
+    return _elementwise("sigmoid_backward", "sigmoid_backward", {"dy": dy, "y": y})
+
+
+def tanh(x):
+    return _elementwise("tanh", "tanh_forward", {"x": x})
+
+
+def tanh_backward(dy, y):
+    """dy * (1 - y^2), with y = tanh(x)."""
+    return _elementwise("tanh_backward", "tanh_backward", {"dy": dy, "y": y})
+
+
+# ------------------------------------------------------------ batch norm
+
+class BatchNormCache(NamedTuple):
+    """What batch_norm_backward needs: x itself (x_hat is recomputed from it)
+    and the per-channel statistics the forward used."""
+    x: object                 # (N, C, P) view of the input
+    mean: object              # (C,)
+    inv_std: object           # (C,)
+    gamma: Optional[object]
+    has_beta: bool
+    training: bool
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
+    """x (N, C) or (N, C, H, W); gamma, beta, running_mean, running_var (C,) or None
+    -> (y like x, cache). Training normalises with the batch statistics and
+    updates running_mean / running_var in place (unbiased variance), as torch."""
+    dtype, dev = chk.batch_norm_args("batch_norm", x, gamma, beta, running_mean, running_var,
+                                     training, momentum, eps)
+    shape = chk.shape_of(x)
+    N, C = shape[:2]
+    P = shape[2] * shape[3] if len(shape) == 4 else 1
+    k = _kernels(dev)
+    x3 = _contig(x, dev).reshape(N, C, P)
+    y = _empty(shape, dtype, dev)
+    gamma, beta = _contig(gamma, dev), _contig(beta, dev)
+    mean, var, inv_std = (_empty((C,), np.float64, dev) for _ in range(3))
+    if training:
+        k.batch_norm_forward_train(x3, gamma, beta, float(eps), y.reshape(N, C, P), mean, var, inv_std)
+        if running_mean is not None:
+            k.update_running_stats(running_mean, running_var, mean, var, float(momentum), N * P)
+    else:
+        k.running_inv_std(running_mean, running_var, float(eps), mean, inv_std)
+        k.batch_norm_forward_eval(x3, gamma, beta, mean, inv_std, y.reshape(N, C, P))
+    return y, BatchNormCache(x3, mean, inv_std, gamma, beta is not None, bool(training))
+
+
+def batch_norm_backward(dy, cache):
+    """dy like x -> (dx, dgamma (C,) or None, dbeta (C,) or None)."""
+    x3 = cache.x
+    shape = chk.shape_of(dy)
+    dtype, dev = chk.float_arrays("batch_norm_backward", dy=dy, x=x3)
+    if int(np.prod(shape)) != x3.size or shape[:2] != chk.shape_of(x3)[:2]:
+        raise ValueError(f"batch_norm_backward: dy has shape {shape}, expected the shape of "
+                         f"batch_norm's input")
+    C = shape[1]
+    dx = _empty(shape, dtype, dev)
+    dgamma, dbeta = _empty((C,), dtype, dev), _empty((C,), dtype, dev)
+    _kernels(dev).batch_norm_backward(_contig(dy, dev).reshape(chk.shape_of(x3)), x3, cache.gamma,
+                                      cache.mean, cache.inv_std, cache.training,
+                                      dx.reshape(chk.shape_of(x3)), dgamma, dbeta)
+    return dx, dgamma if cache.gamma is not None else None, dbeta if cache.has_beta else None
+
+
+# --------------------------------------------------------------- dropout
+
+def dropout(x, p, training=True, seed=None):
+    """Inverted dropout -> (y, mask): y = x * mask / (1 - p), mask a bool array like x.
+    training=False or p = 0 return x's values and an all-True mask. The same
+    seed gives the same mask, on any device (seed=None draws from np.random)."""
+    from .reference.dropout import draw_seed
+    dtype, dev, p = chk.dropout_args("dropout", x, p)
+    seed = chk.dropout_seed("dropout", seed)
+    shape = chk.shape_of(x)
+    y, mask = _empty(shape, dtype, dev), _empty(shape, np.bool_, dev)
+    if not training or p == 0:
+        seed, p = 0, 0.0          # keeps everything: u >= 0 always
+    elif seed is None:
+        seed = draw_seed()
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    _kernels(dev).dropout_forward(_contig(x, dev).reshape(-1), seed, p, scale, y.reshape(-1),
+                                  mask.reshape(-1))
+    return y, mask
+
+
+def dropout_backward(dy, mask, p):
+    """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (0 where dropped; all 0 for p = 1)."""
+    dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)
+    dx = _empty(chk.shape_of(dy), dtype, dev)
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    _kernels(dev).dropout_backward(_contig(dy, dev).reshape(-1), _contig(mask, dev).reshape(-1),
+                                   scale, dx.reshape(-1))
     return dx

@@ -7,3 +7,10 @@ cached on disk (cache=True).
 from .conv import conv2d_backward, conv2d_forward, col2im, im2col
 from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
                    max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
+from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,
+                        running_inv_std, update_running_stats)
+from .dropout import dropout_backward, dropout_forward
+from .linear import linear_backward, linear_forward
+from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward

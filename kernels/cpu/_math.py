@@ -1,0 +1,119 @@
+"""exp(x) for x <= 0, in a form LLVM vectorises.
+
+Numba calls libm's scalar exp, one element at a time; without Intel's SVML
+that leaves softmax and cross-entropy compute-bound (~10 cycles an element).
+Every exp these kernels need has a non-positive argument (x - max(x) in
+softmax and cross-entropy, -|x| in sigmoid), so this covers that domain:
+
+    k = round(x / ln 2),   r = x - k ln 2   (Cody-Waite: ln 2 split hi + lo)
+    exp(x) = 2^k * e^r,    e^r by Taylor's polynomial, |r| <= ln(2)/2
+
+Degree 6 gives float32 to ~1 ulp (error r^7/7! < 1.2e-7); degree 13 gives
+float64 to a few ulp (r^14/14! < 5e-18). 2^k is built by writing k + bias
+into the exponent field (a bit-cast). Below the smallest normal number the
+result is 0; -inf gives 0 and NaN gives NaN.
+
+FASTMATH: the flags the kernels compile with. They allow reassociation (so
+reductions vectorise) but not 'nnan'/'ninf': NaN in must give NaN out.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+FASTMATH = {"contract", "reassoc", "nsz", "arcp", "afn"}
+
+
+@intrinsic
+def _bits_to_float(typingctx, bits):
+    """Reinterpret an int32 as float32, or an int64 as float64."""
+    if bits == types.int32:
+        sig, ty = types.float32(types.int32), ir.FloatType()
+    elif bits == types.int64:
+        sig, ty = types.float64(types.int64), ir.DoubleType()
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ty)
+    return sig, codegen
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _exp_nonpositive_f32(x):
+    k = np.floor(max(x * np.float32(1.4426950408889634), np.float32(-126.0)) + np.float32(0.5))
+    r = x - k * np.float32(0.693359375) - k * np.float32(-2.12194440e-4)
+    p = np.float32(1 / 720)
+    p = p * r + np.float32(1 / 120)
+    p = p * r + np.float32(1 / 24)
+    p = p * r + np.float32(1 / 6)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1)
+    p = p * r + np.float32(1)
+    y = p * _bits_to_float(np.int32((np.int32(k) + 127) << 23))
+    return np.float32(0) if x < np.float32(-87.33654) else y
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _exp_nonpositive_f64(x):
+    k = np.floor(max(x * 1.4426950408889634, -1022.0) + 0.5)
+    r = x - k * 6.93147180369123816490e-01 - k * 1.90821492927058770002e-10
+    p = 1 / 6227020800
+    for c in (1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 / 40320, 1 / 5040, 1 / 720,
+              1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0):
+        p = p * r + c
+    y = p * _bits_to_float(np.int64((np.int64(k) + 1023) << 52))
+    return 0.0 if x < -708.3964185322641 else y
+
+
+def exp_nonpositive(x):
+    """exp(x) for x <= 0 (and -inf, NaN), in x's precision. Callable from @njit code."""
+    return np.exp(x)
+
+
+@overload(exp_nonpositive, jit_options={"cache": True})
+def _exp_nonpositive_overload(x):
+    if x == types.float32:
+        return lambda x: _exp_nonpositive_f32(x)
+    if x == types.float64:
+        return lambda x: _exp_nonpositive_f64(x)
+    return None
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def row_max(row):
+    """max of a contiguous 1-D array, over 16 independent running maxima.
+
+    LLVM will not vectorise a single running max without 'nnan' (a
+    reassociated max can disagree about NaN), but it does vectorise 16
+    independent ones: 2.7x faster on 1000-element rows. A NaN in the row may
+    or may not come out here; callers propagate it through their sums anyway.
+    """
+    L = row.size
+    acc = np.empty(16, row.dtype)
+    acc[:] = row[0]
+    j = 0
+    while j + 16 <= L:
+        for k in range(16):
+            v = row[j + k]
+            acc[k] = v if v > acc[k] else acc[k]
+        j += 16
+    m = acc.max()
+    for k in range(j, L):
+        m = row[k] if row[k] > m else m
+    return m
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def exp_and_sum(row, m, out):
+    """out[j] = exp(row[j] - m) for a row whose max is m; returns the sum in float64.
+
+    (Summing blocks of 64 in float32 first measured 2x slower: the blocked
+    loop stopped vectorising.)
+    """
+    total = 0.0
+    for j in range(row.size):
+        e = exp_nonpositive(row[j] - m)
+        out[j] = e
+        total += e
+    return total

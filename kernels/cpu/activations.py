@@ -1,0 +1,75 @@
+"""Elementwise activations and their derivatives, over flat arrays.
+
+    relu(x) = x > 0 ? x : 0 (NaN stays NaN)     relu'(x) = x > 0
+    leaky_relu(x) = x > 0 ? x : a x             leaky'(x) = x > 0 ? 1 : a
+    sigmoid(x) = 1 / (1 + e^-x)                 sigmoid' = y (1 - y)
+    tanh(x)                                     tanh'    = 1 - y^2
+
+sigmoid uses e = exp(-|x|) <= 1 (x >= 0: 1 / (1 + e); x < 0: e / (1 + e)),
+so it never overflows, through the vectorised exp_nonpositive.
+Reference: fastnn/reference/activations.py.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ._math import FASTMATH, exp_nonpositive
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def relu_forward(x, y):
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        y[i] = zero if x[i] <= 0 else x[i]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def relu_backward(dy, x, dx):
+    zero = dy.dtype.type(0)
+    for i in prange(x.size):
+        dx[i] = dy[i] if x[i] > 0 else zero
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def leaky_relu_forward(x, negative_slope, y):
+    a = x.dtype.type(negative_slope)
+    for i in prange(x.size):
+        y[i] = x[i] if x[i] > 0 else x[i] * a
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def leaky_relu_backward(dy, x, negative_slope, dx):
+    a = dy.dtype.type(negative_slope)
+    for i in prange(x.size):
+        dx[i] = dy[i] if x[i] > 0 else dy[i] * a
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def sigmoid_scalar(v, one):
+    """sigmoid(v); `one` is 1 in v's dtype, which keeps float32 math in float32."""
+    e = exp_nonpositive(-abs(v))
+    return one / (one + e) if v >= 0 else e / (one + e)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def sigmoid_forward(x, y):
+    one = x.dtype.type(1)
+    for i in prange(x.size):
+        y[i] = sigmoid_scalar(x[i], one)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def sigmoid_backward(dy, y, dx):
+    for i in prange(y.size):
+        dx[i] = dy[i] * y[i] * (1 - y[i])
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def tanh_forward(x, y):
+    for i in prange(x.size):
+        y[i] = np.tanh(x[i])
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def tanh_backward(dy, y, dx):
+    for i in prange(y.size):
+        dx[i] = dy[i] * (1 - y[i] * y[i])
