@@ -126,12 +126,74 @@ def _batch_norm(quick):
     return impls
 
 
+def _rnn_cell(kind):
+    def build(quick):
+        rng = _rng()
+        N, I, H, G = 64, 256, 512, 4 if kind == "lstm" else 3
+        x, h, c = (rng.standard_normal(s).astype(np.float32) for s in ((N, I), (N, H), (N, H)))
+        w_ih = (rng.standard_normal((G * H, I)) * 0.05).astype(np.float32)
+        w_hh = (rng.standard_normal((G * H, H)) * 0.05).astype(np.float32)
+        b_ih, b_hh = (rng.standard_normal(G * H).astype(np.float32) for _ in range(2))
+        if kind == "lstm":
+            impls = {m.__name__.split(".")[-1]: (lambda m=m: m.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh))
+                     for m in (F, R)}
+        else:
+            impls = {m.__name__.split(".")[-1]: (lambda m=m: m.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh))
+                     for m in (F, R)}
+        impls["fastnn"] = impls.pop("functional")
+        torch = _torch()
+        if torch:
+            cell = (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(I, H)
+            with torch.no_grad():
+                for p, a in zip(cell.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+                    p.copy_(torch.tensor(a))
+            tx, th, tc = (torch.tensor(a) for a in (x, h, c))
+
+            def torch_cell():
+                with torch.no_grad():
+                    return cell(tx, (th, tc)) if kind == "lstm" else cell(tx, th)
+            impls["torch"] = torch_cell
+        return impls
+    return build
+
+
+def _lstm_sequence(quick):
+    rng = _rng()
+    T, N, I, H = (10 if quick else 50), 64, 256, 512
+    x = rng.standard_normal((T, N, I)).astype(np.float32)
+    w_ih = (rng.standard_normal((4 * H, I)) * 0.05).astype(np.float32)
+    w_hh = (rng.standard_normal((4 * H, H)) * 0.05).astype(np.float32)
+    b_ih, b_hh = (rng.standard_normal(4 * H).astype(np.float32) for _ in range(2))
+    dout = rng.standard_normal((T, N, H)).astype(np.float32)
+
+    def run(m):
+        out, hn, cn, cache = m.lstm(x, None, None, w_ih, w_hh, b_ih, b_hh)
+        return m.lstm_backward(dout, None, None, cache)
+    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+    torch = _torch()
+    if torch:
+        mod = torch.nn.LSTM(I, H)
+        with torch.no_grad():
+            for p, a in zip(mod.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+                p.copy_(torch.tensor(a))
+        tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
+
+        def torch_lstm():
+            out, _ = mod(tx)
+            return torch.autograd.grad(out, [tx, *mod.parameters()], tdout)
+        impls["torch"] = torch_lstm
+    return impls
+
+
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
     Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),
     Workload("batch_norm", "batchnorm", "batch_norm 2d fwd+bwd (training), 32x64x32x32, f32", _batch_norm),
+    Workload("lstm_cell", "rnn", "lstm_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("lstm")),
+    Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
+    Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _lstm_sequence),
 ]
 
 # Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.

@@ -19,7 +19,8 @@ __all__ = [
     "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
     "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
     "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
-    "dropout", "dropout_backward",
+    "dropout", "dropout_backward", "lstm_cell", "lstm_cell_backward", "gru_cell",
+    "gru_cell_backward", "lstm", "lstm_backward", "gru", "gru_backward",
 ]
 
 
@@ -47,6 +48,20 @@ def _empty(shape, dtype, on_device):
         from .kernels.cuda import device_empty
         return device_empty(shape, dtype)
     return _alloc.empty(shape, dtype)
+
+
+def _zeros(shape, dtype, on_device):
+    if on_device:
+        from .kernels.cuda import device_zeros
+        return device_zeros(shape, dtype)
+    return np.zeros(shape, dtype)
+
+
+def _copy(a, on_device):
+    if on_device:
+        from .kernels.cuda import device_copy
+        return device_copy(a)
+    return a.copy()
 
 
 # --------------------------------------------------------- convolution / pool
@@ -325,3 +340,209 @@ def dropout_backward(dy, mask, p):
     _kernels(dev).dropout_backward(_contig(dy, dev).reshape(-1), _contig(mask, dev).reshape(-1),
                                    scale, dx.reshape(-1))
     return dx
+
+
+# ------------------------------------------------------------------- RNNs
+#
+# Caches keep references to the inputs (not copies), as torch's autograd
+# saves tensors: modifying x, h, c or the weights in place between a forward
+# and its backward changes the gradients.
+
+class LSTMCellCache(NamedTuple):
+    x: object
+    h: object
+    c: object
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    gates: object            # (N, 4H): i, f, g, o after their nonlinearities
+    tanh_c: object           # tanh(c_new)
+
+
+class GRUCellCache(NamedTuple):
+    x: object
+    h: object
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    gates: object            # (N, 3H): r, z, n after their nonlinearities
+    gh_n: object             # h W_hn^T + b_hn
+
+
+class LSTMCache(NamedTuple):
+    x: object                # (T, N, I)
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    hs: object               # (T+1, N, H): h0, then the output of every step
+    cs: object               # (T+1, N, H)
+    gates: object            # (T, N, 4H)
+    tanh_c: object           # (T, N, H)
+
+
+class GRUCache(NamedTuple):
+    x: object
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    hs: object
+    gates: object            # (T, N, 3H)
+    gh_n: object             # (T, N, H)
+
+
+def _grad_or_zeros(fn, name, g, shape, dtype, dev):
+    chk.grad_like(fn, name, g, shape, dtype, dev)
+    return _zeros(shape, dtype, dev) if g is None else _contig(g, dev)
+
+
+def _init_state(a, dev, out):
+    """out <- an initial state, or zeros for None."""
+    out[...] = 0 if a is None else _contig(a, dev)
+
+
+def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One LSTM step (gates i, f, g, o as torch.nn.LSTMCell).
+    x (N, I), h, c (N, H), weight_ih (4H, I), weight_hh (4H, H), biases (4H,) or None
+    -> (h_new (N, H), c_new (N, H), cache)."""
+    dtype, dev, (N, I, H) = chk.rnn_cell_args("lstm_cell", 4, x, h, c, weight_ih, weight_hh,
+                                              bias_ih, bias_hh)
+    x, h, c, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in
+                                       (x, h, c, weight_ih, weight_hh, bias_ih, bias_hh))
+    gates = _empty((N, 4 * H), dtype, dev)
+    c_new, tanh_c, h_new = (_empty((N, H), dtype, dev) for _ in range(3))
+    _kernels(dev).lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new,
+                                    _empty((N, 4 * H), dtype, dev))
+    return h_new, c_new, LSTMCellCache(x, h, c, w_ih, w_hh, b_ih is not None, b_hh is not None,
+                                       gates, tanh_c)
+
+
+def lstm_cell_backward(dh_new, dc_new, cache):
+    """dh_new, dc_new (N, H) or None (zero)
+    -> (dx, dh, dc, dweight_ih, dweight_hh, dbias_ih, dbias_hh); a bias that was None gets None."""
+    x, h = cache.x, cache.h
+    dtype, dev = chk.float_arrays("lstm_cell_backward", x=x)
+    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
+    dh_new = _grad_or_zeros("lstm_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
+    dc_new = _grad_or_zeros("lstm_cell_backward", "dc_new", dc_new, (N, H), dtype, dev)
+    dx, dh, dc = _empty((N, I), dtype, dev), _empty((N, H), dtype, dev), _empty((N, H), dtype, dev)
+    dw_ih, dw_hh = _empty((4 * H, I), dtype, dev), _empty((4 * H, H), dtype, dev)
+    db = _empty((4 * H,), dtype, dev)
+    _kernels(dev).lstm_cell_backward(dh_new, dc_new, x, h, cache.c, cache.weight_ih,
+                                     cache.weight_hh, cache.gates, cache.tanh_c, dx, dh, dc, dw_ih,
+                                     dw_hh, db, _empty((N, 4 * H), dtype, dev))
+    return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
+            _copy_if(db, cache.has_bias_hh, dev))
+
+
+def _copy_if(a, wanted, dev):
+    """A bias gradient: None if that bias was None; its own copy otherwise, so the
+    two bias gradients of a cell never alias."""
+    return _copy(a, dev) if wanted else None
+
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One GRU step (gates r, z, n as torch.nn.GRUCell).
+    x (N, I), h (N, H), weight_ih (3H, I), weight_hh (3H, H), biases (3H,) or None
+    -> (h_new (N, H), cache)."""
+    dtype, dev, (N, I, H) = chk.rnn_cell_args("gru_cell", 3, x, h, None, weight_ih, weight_hh,
+                                              bias_ih, bias_hh)
+    x, h, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in
+                                    (x, h, weight_ih, weight_hh, bias_ih, bias_hh))
+    gates = _empty((N, 3 * H), dtype, dev)
+    gh_n, h_new = _empty((N, H), dtype, dev), _empty((N, H), dtype, dev)
+    _kernels(dev).gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, gates, gh_n, h_new,
+                                   _empty((N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev))
+    return h_new, GRUCellCache(x, h, w_ih, w_hh, b_ih is not None, b_hh is not None, gates, gh_n)
+
+
+def gru_cell_backward(dh_new, cache):
+    """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    x, h = cache.x, cache.h
+    dtype, dev = chk.float_arrays("gru_cell_backward", x=x)
+    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
+    dh_new = _grad_or_zeros("gru_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
+    dx, dh = _empty((N, I), dtype, dev), _empty((N, H), dtype, dev)
+    dw_ih, dw_hh = _empty((3 * H, I), dtype, dev), _empty((3 * H, H), dtype, dev)
+    db_ih, db_hh = _empty((3 * H,), dtype, dev), _empty((3 * H,), dtype, dev)
+    _kernels(dev).gru_cell_backward(dh_new, x, h, cache.weight_ih, cache.weight_hh, cache.gates,
+                                    cache.gh_n, dx, dh, dw_ih, dw_hh, db_ih, db_hh,
+                                    _empty((N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev),
+                                    _empty((N, H), dtype, dev))
+    return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
+            db_hh if cache.has_bias_hh else None)
+
+
+def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """A one-layer LSTM over a sequence.
+    x (T, N, I), h0, c0 (N, H) or None (zeros), weights and biases as lstm_cell
+    -> (out (T, N, H), h_n (N, H), c_n (N, H), cache). `out` is a view into the cache."""
+    dtype, dev, (T, N, I, H) = chk.rnn_seq_args("lstm", 4, x, h0, c0, weight_ih, weight_hh,
+                                                bias_ih, bias_hh)
+    x, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in (x, weight_ih, weight_hh, bias_ih, bias_hh))
+    hs, cs = _empty((T + 1, N, H), dtype, dev), _empty((T + 1, N, H), dtype, dev)
+    _init_state(h0, dev, hs[0])
+    _init_state(c0, dev, cs[0])
+    gates, tanh_c = _empty((T, N, 4 * H), dtype, dev), _empty((T, N, H), dtype, dev)
+    _kernels(dev).lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c,
+                               _empty((N, 4 * H), dtype, dev))
+    cache = LSTMCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, cs, gates, tanh_c)
+    return hs[1:], hs[T].copy(), cs[T].copy(), cache
+
+
+def lstm_backward(dout, dh_n, dc_n, cache):
+    """dout (T, N, H); dh_n, dc_n (N, H) or None
+    -> (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    x = cache.x
+    dtype, dev = chk.float_arrays("lstm_backward", x=x)
+    T, N, I = chk.shape_of(x)
+    H = chk.shape_of(cache.hs)[2]
+    chk.grad_like("lstm_backward", "dout", dout, (T, N, H), dtype, dev)
+    # the kernel overwrites dh, dc with the gradients of h0, c0: never the caller's arrays
+    dh = _copy(_grad_or_zeros("lstm_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
+    dc = _copy(_grad_or_zeros("lstm_backward", "dc_n", dc_n, (N, H), dtype, dev), dev)
+    dx = _empty((T, N, I), dtype, dev)
+    dw_ih, dw_hh = _empty((4 * H, I), dtype, dev), _empty((4 * H, H), dtype, dev)
+    db = _empty((4 * H,), dtype, dev)
+    _kernels(dev).lstm_backward(_contig(dout, dev), dh, dc, x, cache.weight_ih, cache.weight_hh,
+                                cache.hs, cache.cs, cache.gates, cache.tanh_c, dx, dw_ih, dw_hh, db,
+                                _empty((T, N, 4 * H), dtype, dev), _empty((N, H), dtype, dev))
+    return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
+            _copy_if(db, cache.has_bias_hh, dev))
+
+
+def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """A one-layer GRU over a sequence.
+    x (T, N, I), h0 (N, H) or None -> (out (T, N, H), h_n (N, H), cache)."""
+    dtype, dev, (T, N, I, H) = chk.rnn_seq_args("gru", 3, x, h0, None, weight_ih, weight_hh,
+                                                bias_ih, bias_hh)
+    x, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in (x, weight_ih, weight_hh, bias_ih, bias_hh))
+    hs = _empty((T + 1, N, H), dtype, dev)
+    _init_state(h0, dev, hs[0])
+    gates, gh_n = _empty((T, N, 3 * H), dtype, dev), _empty((T, N, H), dtype, dev)
+    _kernels(dev).gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n,
+                              _empty((T, N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev))
+    cache = GRUCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, gh_n)
+    return hs[1:], hs[T].copy(), cache
+
+
+def gru_backward(dout, dh_n, cache):
+    """dout (T, N, H); dh_n (N, H) or None -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    x = cache.x
+    dtype, dev = chk.float_arrays("gru_backward", x=x)
+    T, N, I = chk.shape_of(x)
+    H = chk.shape_of(cache.hs)[2]
+    chk.grad_like("gru_backward", "dout", dout, (T, N, H), dtype, dev)
+    dh = _copy(_grad_or_zeros("gru_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
+    dx = _empty((T, N, I), dtype, dev)
+    dw_ih, dw_hh = _empty((3 * H, I), dtype, dev), _empty((3 * H, H), dtype, dev)
+    db_ih, db_hh = _empty((3 * H,), dtype, dev), _empty((3 * H,), dtype, dev)
+    _kernels(dev).gru_backward(_contig(dout, dev), dh, x, cache.weight_ih, cache.weight_hh, cache.hs,
+                               cache.gates, cache.gh_n, dx, dw_ih, dw_hh, db_ih, db_hh,
+                               _empty((T, N, 3 * H), dtype, dev), _empty((T, N, 3 * H), dtype, dev),
+                               _empty((N, H), dtype, dev), _empty((N, H), dtype, dev))
+    return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
+            db_hh if cache.has_bias_hh else None)

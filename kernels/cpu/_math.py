@@ -117,3 +117,62 @@ def exp_and_sum(row, m, out):
         out[j] = e
         total += e
     return total
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _expm1_nonpositive_f32(x):
+    # |x| < ln(2)/2: Taylor to degree 8 (relative error < 6e-9), no cancellation;
+    # otherwise exp(x) - 1 >= 0.29 in magnitude, so nothing cancels there either.
+    p = np.float32(1 / 40320)
+    p = p * x + np.float32(1 / 5040)
+    p = p * x + np.float32(1 / 720)
+    p = p * x + np.float32(1 / 120)
+    p = p * x + np.float32(1 / 24)
+    p = p * x + np.float32(1 / 6)
+    p = p * x + np.float32(0.5)
+    p = p * x + np.float32(1)
+    small = p * x
+    big = _exp_nonpositive_f32(x) - np.float32(1)
+    return small if x > np.float32(-0.34657359) else big
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _expm1_nonpositive_f64(x):
+    p = 1 / 1307674368000
+    for c in (1 / 87178291200, 1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800,
+              1 / 362880, 1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0):
+        p = p * x + c
+    small = p * x
+    big = _exp_nonpositive_f64(x) - 1.0
+    return small if x > -0.34657359027997264 else big
+
+
+def expm1_nonpositive(x):
+    """exp(x) - 1 for x <= 0, accurate relative to the result near 0. Callable from @njit code."""
+    return np.expm1(x)
+
+
+@overload(expm1_nonpositive, jit_options={"cache": True})
+def _expm1_nonpositive_overload(x):
+    if x == types.float32:
+        return lambda x: _expm1_nonpositive_f32(x)
+    if x == types.float64:
+        return lambda x: _expm1_nonpositive_f64(x)
+    return None
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def sigmoid(v, one):
+    """1 / (1 + e^-v) through e = exp(-|v|) <= 1, so nothing overflows.
+    `one` is 1 in v's dtype, which keeps float32 math in float32."""
+    e = exp_nonpositive(-abs(v))
+    return one / (one + e) if v >= 0 else e / (one + e)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def tanh(v, one):
+    """tanh(v) = sign(v) * -m / (2 + m), m = expm1(-2|v|): vectorisable, and
+    relatively accurate near 0 (no 1 - e cancellation). NaN stays NaN."""
+    m = expm1_nonpositive(-2 * abs(v))
+    t = -m / (2 * one + m)
+    return -t if v < 0 else t

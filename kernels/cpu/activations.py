@@ -5,14 +5,13 @@
     sigmoid(x) = 1 / (1 + e^-x)                 sigmoid' = y (1 - y)
     tanh(x)                                     tanh'    = 1 - y^2
 
-sigmoid uses e = exp(-|x|) <= 1 (x >= 0: 1 / (1 + e); x < 0: e / (1 + e)),
-so it never overflows, through the vectorised exp_nonpositive.
+sigmoid and tanh are the vectorised forms in _math.py (through exp(-|x|)
+and expm1(-2|x|), so nothing overflows).
 Reference: fastnn/reference/activations.py.
 """
-import numpy as np
 from numba import njit, prange
 
-from ._math import FASTMATH, exp_nonpositive
+from ._math import FASTMATH, sigmoid, tanh
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -43,18 +42,11 @@ def leaky_relu_backward(dy, x, negative_slope, dx):
         dx[i] = dy[i] if x[i] > 0 else dy[i] * a
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def sigmoid_scalar(v, one):
-    """sigmoid(v); `one` is 1 in v's dtype, which keeps float32 math in float32."""
-    e = exp_nonpositive(-abs(v))
-    return one / (one + e) if v >= 0 else e / (one + e)
-
-
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def sigmoid_forward(x, y):
     one = x.dtype.type(1)
     for i in prange(x.size):
-        y[i] = sigmoid_scalar(x[i], one)
+        y[i] = sigmoid(x[i], one)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -65,8 +57,9 @@ def sigmoid_backward(dy, y, dx):
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def tanh_forward(x, y):
+    one = x.dtype.type(1)
     for i in prange(x.size):
-        y[i] = np.tanh(x[i])
+        y[i] = tanh(x[i], one)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
