@@ -185,6 +185,45 @@ def _lstm_sequence(quick):
     return impls
 
 
+def _adam(quick):
+    from fastnn import optim
+    rng = _rng()
+    n = 1 << (18 if quick else 20)
+    params = [rng.standard_normal(n).astype(np.float32) for _ in range(10)]
+    grads = [rng.standard_normal(n).astype(np.float32) for _ in range(10)]
+    opt = optim.Adam(params, lr=1e-3)
+    ref_params = [p.copy() for p in params]
+    ref_state = [(np.zeros(n, np.float32), np.zeros(n, np.float32)) for _ in range(10)]
+    step = [0]
+
+    def reference_step():
+        step[0] += 1
+        for p, g, (m, v) in zip(ref_params, grads, ref_state):
+            R.adam_update(p, g, m, v, step[0], lr=1e-3)
+    impls = {"fastnn": lambda: opt.step(grads), "reference": reference_step}
+    torch = _torch()
+    if torch:
+        tparams = [torch.tensor(p, requires_grad=True) for p in params]
+        for tp, g in zip(tparams, grads):
+            tp.grad = torch.tensor(g)
+        topt = torch.optim.Adam(tparams, lr=1e-3, fused=True)
+        impls["torch"] = topt.step
+    return impls
+
+
+def _stream(quick):
+    """The machine's memory bandwidth, for comparison: a STREAM triad a = b + s c."""
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=False)
+    def triad(a, b, c, s):
+        for i in prange(a.size):
+            a[i] = b[i] + s * c[i]
+    n = 1 << (22 if quick else 24)
+    a, b, c = (np.ones(n, np.float32) for _ in range(3))
+    return {"fastnn": lambda: triad(a, b, c, np.float32(3.0))}
+
+
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
@@ -194,8 +233,12 @@ WORKLOADS = [
     Workload("lstm_cell", "rnn", "lstm_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("lstm")),
     Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
     Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _lstm_sequence),
+    Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),
+    Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),
 ]
 
 # Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.
 FLOPS = {"conv2d": 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32}
-BYTES = {"max_pool2d": 4 * (2 * 32 * 64 * 64 * 64 + 2 * 32 * 64 * 32 * 32 + 32 * 64 * 64 * 64)}
+BYTES = {"max_pool2d": 4 * (2 * 32 * 64 * 64 * 64 + 2 * 32 * 64 * 32 * 32 + 32 * 64 * 64 * 64),
+         "adam": 28 * 10 * (1 << 20),          # read p, g, m, v; write p, m, v
+         "stream_triad": 3 * 4 * (1 << 24)}

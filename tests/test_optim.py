@@ -1,0 +1,143 @@
+"""kernels/cpu/optim.py and fastnn.optim against the reference update rules."""
+import numpy as np
+import pytest
+
+import fastnn.reference as R
+from fastnn import optim
+from fastnn.nn import Parameter
+from fastnn.testing import DTYPES, assert_close, rand
+
+SHAPES = [(7, 3), (5,), (2, 3, 4, 5), (1,), (40000,)]   # the last spans several kernel blocks
+
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.02, betas=(0.5, 0.9), weight_decay=0.3)),
+]
+
+
+class ReferenceOptimizer:
+    """The reference rules of fastnn/reference/optim.py, one tensor at a time."""
+
+    def __init__(self, name, params, kw):
+        self.name, self.params, self.kw, self.t = name, params, dict(kw), 0
+        self.s1 = [np.zeros_like(p) for p in params]
+        self.s2 = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        self.t += 1
+        for p, g, s1, s2 in zip(self.params, grads, self.s1, self.s2):
+            if self.name == "SGD":
+                R.sgd_update(p, g, s1, first_step=self.t == 1, **self.kw)
+            elif self.name == "RMSprop":
+                R.rmsprop_update(p, g, s1, s2, **self.kw)
+            else:
+                kw = dict(self.kw)
+                b1, b2 = kw.pop("betas", (0.9, 0.999))
+                kw.setdefault("weight_decay", 1e-2 if self.name == "AdamW" else 0.0)
+                R.adam_update(p, g, s1, s2, self.t, beta1=b1, beta2=b2,
+                              decoupled=self.name == "AdamW", **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kw", CONFIGS)
+def test_optimizer_trajectory_matches_reference(rng, dtype, name, kw):
+    params = [rand(s, dtype, rng) for s in SHAPES]
+    ref_params = [p.copy() for p in params]
+    opt = getattr(optim, name)(params, **kw)
+    ref = ReferenceOptimizer(name, ref_params, kw)
+    for _ in range(6):
+        grads = [rand(s, dtype, rng) for s in SHAPES]
+        grads_before = [g.copy() for g in grads]
+        opt.step(grads)
+        ref.step(grads)
+        for g, gb in zip(grads, grads_before):
+            np.testing.assert_array_equal(g, gb)
+        for p, q in zip(params, ref_params):
+            assert_close(p, q, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("name, kw", CONFIGS)
+def test_state_dict_round_trip_resumes_identically(rng, name, kw):
+    shapes = [(4, 3), (6,)]
+    grads = [[rand(s, np.float64, rng) for s in shapes] for _ in range(6)]
+    start = [rand(s, np.float64, rng) for s in shapes]
+    straight = [p.copy() for p in start]
+    opt = getattr(optim, name)(straight, **kw)
+    for g in grads:
+        opt.step(g)
+    first = [p.copy() for p in start]
+    opt1 = getattr(optim, name)(first, **kw)
+    for g in grads[:3]:
+        opt1.step(g)
+    saved = opt1.state_dict()
+    resumed = [p.copy() for p in first]
+    opt2 = getattr(optim, name)(resumed, **{**kw, "lr": 123.0})   # the state dict restores lr
+    opt2.load_state_dict(saved)
+    for g in grads[3:]:
+        opt2.step(g)
+    for a, b in zip(resumed, straight):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_parameters_use_their_grad_and_none_is_skipped(rng):
+    a, b = Parameter(rand((3, 2), np.float32, rng)), Parameter(rand((4,), np.float32, rng))
+    b_before = b.data.copy()
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = rand((3, 2), np.float32, rng)
+    ref, m, v = a.data.copy(), np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32)
+    opt.step()
+    R.adam_update(ref, a.grad, m, v, 1, lr=0.1)
+    assert_close(a.data, ref)
+    np.testing.assert_array_equal(b.data, b_before)          # grad None: untouched
+    assert 1 not in opt.state_dict()["state"]
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_adam_with_parameters_at_different_step_counts(rng):
+    a, b = rand((5,), np.float64, rng), rand((5,), np.float64, rng)
+    ra, rb = a.copy(), b.copy()
+    ma, va, mb, vb = (np.zeros(5) for _ in range(4))
+    opt = optim.Adam([a, b], lr=0.1)
+    g1, g2, g3 = (rand((5,), np.float64, rng) for _ in range(3))
+    opt.step([g1, None])
+    opt.step([g2, g3])
+    R.adam_update(ra, g1, ma, va, 1, lr=0.1)
+    R.adam_update(ra, g2, ma, va, 2, lr=0.1)
+    R.adam_update(rb, g3, mb, vb, 1, lr=0.1)
+    assert_close(a, ra)
+    assert_close(b, rb)
+
+
+@pytest.mark.parametrize("make, err, match", [
+    (lambda p: optim.SGD(p, lr=-0.1), ValueError, r"lr must be in \[0.0, inf\], got -0.1"),
+    (lambda p: optim.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be in \[0.0, 1.0\)"),
+    (lambda p: optim.Adam(p, betas=(-0.1, 0.9)), ValueError, r"betas\[0\]"),
+    (lambda p: optim.SGD(p, lr=0.1, nesterov=True), ValueError, "nesterov=True needs momentum"),
+    (lambda p: optim.SGD([], lr=0.1), ValueError, "empty"),
+    (lambda p: optim.SGD([p[0], p[0].astype(np.float32)], lr=0.1), TypeError, r"params\[1\] has dtype float32"),
+    (lambda p: optim.SGD([p[0].T], lr=0.1), ValueError, "not C-contiguous"),
+])
+def test_optimizer_rejects_bad_arguments(make, err, match):
+    with pytest.raises(err, match=match):
+        make([np.zeros((3, 2)), np.zeros(4)])
+
+
+def test_step_rejects_misaligned_grads():
+    opt = optim.Adam([np.zeros((3, 2)), np.zeros(4)])
+    with pytest.raises(ValueError, match="got 1 grads for 2 params"):
+        opt.step([np.zeros((3, 2))])
+    with pytest.raises(ValueError, match=r"grads\[1\] has shape \(5,\), expected \(4,\)"):
+        opt.step([np.zeros((3, 2)), np.zeros(5)])
+    with pytest.raises(TypeError, match=r"grads\[0\] has dtype float32, expected float64"):
+        opt.step([np.zeros((3, 2), np.float32), np.zeros(4)])
+    with pytest.raises(TypeError, match="pass grads"):
+        opt.step()
