@@ -29,7 +29,8 @@ import numba as _numba  # noqa: E402
 if "NUMBA_THREADING_LAYER" not in _os.environ:
     _numba.config.THREADING_LAYER = "threadsafe"
 
-from . import functional, reference  # noqa: E402
+from . import functional, nn, optim, reference  # noqa: E402
+from .nn.init import manual_seed  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["functional", "reference", "__version__"]
+__all__ = ["functional", "reference", "nn", "optim", "manual_seed", "__version__"]

@@ -1,26 +1,139 @@
-"""The report printed by `python -m fastnn`."""
+"""The report printed by `python -m fastnn`: what fastnn does, and how fast.
+
+Every workload of fastnn/_workloads.py (the same calls bench/ times) runs
+with fastnn, the NumPy reference and, when it is installed, PyTorch CPU; the
+table gives the best-of-n time of each and the speedups. Then LeNet-5 trains
+briefly on scikit-learn's bundled digits. Ratios are what to read: absolute
+times move with the machine's load.
+"""
 import argparse
 import platform
+import sys
+import time
 
 import numba
 import numpy as np
 
 import fastnn
-from fastnn import functional, reference
+from fastnn._workloads import BYTES, FLOPS, WORKLOADS
 
 
-def _environment() -> str:
-    return (f"fastnn {fastnn.__version__} | numpy {np.__version__} | numba {numba.__version__} | "
-            f"python {platform.python_version()} | {numba.config.NUMBA_NUM_THREADS} threads")
+def _best_time(fn, budget, max_reps):
+    fn()                                   # compile / warm caches
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_reps and (not times or time.perf_counter() - start < budget):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__)
+def _environment():
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not loaded yet"
+    torch = "not installed"
+    try:
+        import torch as _t
+        torch = _t.__version__
+    except ImportError:
+        pass
+    return (f"fastnn {fastnn.__version__} | numpy {np.__version__} | numba {numba.__version__} "
+            f"({numba.config.NUMBA_NUM_THREADS} threads, {layer}) | torch {torch} | "
+            f"python {platform.python_version()}")
+
+
+def benchmark_table(quick, out):
+    rows = []
+    for w in WORKLOADS:
+        impls = w.build(quick)
+        if set(impls) == {"fastnn"}:
+            continue
+        t = {name: _best_time(fn, 0.3 if quick else 1.0, 3 if name == "reference" else 20)
+             for name, fn in impls.items()}
+        rows.append((w, t))
+        ref = t["reference"] / t["fastnn"]
+        vs_torch = f"{t['torch'] / t['fastnn']:6.2f}x" if "torch" in t else "      -"
+        extra = ""
+        if not quick and w.name in FLOPS:
+            extra = f"  {FLOPS[w.name] / t['fastnn'] / 1e9:.0f} GFLOP/s"
+        if not quick and w.name in BYTES:
+            extra = f"  {BYTES[w.name] / t['fastnn'] / 1e9:.0f} GB/s"
+        out.write(f"  {w.description:<58} {t['fastnn'] * 1e3:9.2f} ms  {ref:7.1f}x  {vs_torch}{extra}\n")
+        out.flush()
+    return rows
+
+
+def training_run(quick, out):
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        out.write("  (scikit-learn is not installed: pip install scikit-learn for the digits run)\n")
+        return None
+    from fastnn import models, optim, train
+    d = load_digits()
+    X = (d.images / 16.0).astype(np.float32)[:, None]
+    Y = d.target
+    order = np.random.default_rng(0).permutation(len(X))
+    tr, te = order[:1500], order[1500:]
+    fastnn.manual_seed(0)
+    model = models.LeNet5(image_size=8)
+    opt = optim.Adam(model.parameters(), lr=2e-3)
+    epochs = 3 if quick else 12
+    t = time.perf_counter()
+    history = train.fit(model, opt, X[tr], Y[tr], epochs=epochs, batch_size=32, verbose=False)
+    seconds = time.perf_counter() - t
+    acc = train.accuracy(model, X[te], Y[te])
+    out.write(f"  LeNet-5 on scikit-learn's 8x8 digits: {epochs} epochs of 1500 images in "
+              f"{seconds:.1f} s ({history[-1]['samples_per_s']:,.0f} samples/s), "
+              f"test accuracy {acc:.1%} on {len(te)} held-out images\n")
+    return acc
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install -e '.[plot]'")
+    names = [w.name for w, _ in rows]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [t["reference"] / t["fastnn"] for _, t in rows], 0.4, label="vs NumPy reference")
+    if all("torch" in t for _, t in rows):
+        ax.bar(x + 0.2, [t["torch"] / t["fastnn"] for _, t in rows], 0.4, label="vs PyTorch CPU")
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=20)
+    ax.set_ylabel("speedup of fastnn (x)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
-    parser.parse_args(argv)
-    print(_environment())
-    ops = sorted(n for n in reference.__all__ if hasattr(functional, n))
-    pending = sorted(n for n in reference.__all__ if not hasattr(functional, n))
-    print(f"compiled ops: {', '.join(ops) or 'none yet'}")
-    print(f"reference-only ops: {', '.join(pending) or 'none'}")
+    parser.add_argument("--plot", metavar="FILE.png", help="also write a bar chart of the speedups")
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    out.write(f"{_environment()}\n\n")
+    out.write("fastnn: Numba kernels for the layers of a deep-learning course, checked against a\n"
+              "plain-NumPy reference of every op (fastnn.reference).\n\n")
+    t0 = time.perf_counter()
+    if args.quick:
+        out.write("  --quick: batch (or tensor) sizes are 4x smaller than the ones named below\n")
+    out.write(f"  {'workload (forward + backward unless noted)':<58} {'fastnn':>12}  {'vs ref':>7}  "
+              f"{'vs torch':>7}\n")
+    rows = benchmark_table(args.quick, out)
+    out.write("\n  (speedup = other's time / fastnn's time; > 1 means fastnn is faster)\n\n")
+    training_run(args.quick, out)
+    out.write(f"\ndone in {time.perf_counter() - t0:.0f} s (the first run also compiles and caches the kernels)\n")
+    if args.plot:
+        plot(rows, args.plot)
+        out.write(f"wrote {args.plot}\n")
     return 0

@@ -224,6 +224,86 @@ def _stream(quick):
     return {"fastnn": lambda: triad(a, b, c, np.float32(3.0))}
 
 
+def _digits():
+    """scikit-learn's 8x8 digits if installed, else random images of that shape."""
+    try:
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return (d.images[:1504] / 16.0).astype(np.float32)[:, None], d.target[:1504]
+    except ImportError:
+        rng = _rng()
+        return rng.random((1504, 1, 8, 8), dtype=np.float32), rng.integers(0, 10, 1504)
+
+
+def _digits_cnn(quick):
+    """One epoch (47 steps of 32) of conv16-pool-conv32-pool-fc64-fc10 with Adam."""
+    import fastnn
+    from fastnn import nn, optim
+    X, Y = _digits()
+    if quick:
+        X, Y = X[:384], Y[:384]
+    batches = [(X[i:i + 32], Y[i:i + 32]) for i in range(0, len(X), 32)]
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def fastnn_epoch():
+        for xb, yb in batches:
+            loss_fn(model(xb), yb)
+            model.backward(loss_fn.backward())
+            opt.step()
+            opt.zero_grad()
+
+    # The same network written with fastnn.reference ops, and the reference Adam.
+    params = [p.data.copy() for p in model.parameters()]
+    state = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    step = [0]
+
+    def reference_epoch():
+        w1, b1, w2, b2, w3, b3, w4, b4 = params
+        for xb, yb in batches:
+            a1 = R.conv2d(xb, w1, b1, 1, 1)
+            r1 = R.relu(a1)
+            p1 = R.max_pool2d(r1, 2)
+            a2 = R.conv2d(p1, w2, b2, 1, 1)
+            r2 = R.relu(a2)
+            p2 = R.max_pool2d(r2, 2)
+            f = p2.reshape(len(xb), -1)
+            a3 = R.linear(f, w3, b3)
+            r3 = R.relu(a3)
+            _, d = R.cross_entropy(R.linear(r3, w4, b4), yb)
+            d, gw4, gb4 = R.linear_backward(d, r3, w4)
+            d, gw3, gb3 = R.linear_backward(R.relu_backward(d, a3), f, w3)
+            d = R.max_pool2d_backward(d.reshape(p2.shape), r2, 2)
+            d, gw2, gb2 = R.conv2d_backward(R.relu_backward(d, a2), p1, w2, 1, 1)
+            d = R.max_pool2d_backward(d, r1, 2)
+            _, gw1, gb1 = R.conv2d_backward(R.relu_backward(d, a1), xb, w1, 1, 1)
+            step[0] += 1
+            for p, g, (m, v) in zip(params, (gw1, gb1, gw2, gb2, gw3, gb3, gw4, gb4), state):
+                R.adam_update(p, g, m, v, step[0], lr=1e-3)
+    impls = {"fastnn": fastnn_epoch, "reference": reference_epoch}
+    torch = _torch()
+    if torch:
+        tn = torch.nn
+        tmodel = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2),
+                               tn.Conv2d(16, 32, 3, padding=1), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(),
+                               tn.Linear(128, 64), tn.ReLU(), tn.Linear(64, 10))
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+        tbatches = [(torch.tensor(xb), torch.tensor(yb)) for xb, yb in batches]
+
+        def torch_epoch():
+            for xb, yb in tbatches:
+                loss = tn.functional.cross_entropy(tmodel(xb), yb)
+                topt.zero_grad()
+                loss.backward()
+                topt.step()
+        impls["torch"] = torch_epoch
+    return impls
+
+
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
@@ -234,6 +314,7 @@ WORKLOADS = [
     Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
     Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _lstm_sequence),
     Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),
+    Workload("digits_cnn", "training", "digits CNN training epoch, 47 batches of 32, Adam", _digits_cnn),
     Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),
 ]
 

@@ -10,9 +10,12 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+import functools
+
 from . import _alloc
 from . import _checks as chk
 from .kernels import cpu as _cpu
+from .kernels.cpu._threads import serial_if_small
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
@@ -64,6 +67,19 @@ def _copy(a, on_device):
     return a.copy()
 
 
+def _sized_by_first_array(fn):
+    """Small calls run on one thread (kernels/cpu/_threads.py); the work is
+    taken to be the size of the first array argument."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        first = next((a for a in args if isinstance(a, np.ndarray)), None)
+        if first is None:
+            return fn(*args, **kwargs)
+        with serial_if_small(first.size):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 # --------------------------------------------------------- convolution / pool
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -74,9 +90,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """
     dtype, dev, g = chk.conv2d_args("conv2d", x, weight, bias, stride, padding)
     y = _empty((g.N, g.K, g.OH, g.OW), dtype, dev)
-    _kernels(dev).conv2d_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev),
-                                 g.sh, g.sw, g.ph, g.pw, y)
+    with serial_if_small(0 if dev else _conv_work(g)):
+        _kernels(dev).conv2d_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev),
+                                     g.sh, g.sw, g.ph, g.pw, y)
     return y
+
+
+def _conv_work(g):
+    """Elements of the column matrix: what im2col writes and col2im reads."""
+    return g.C * g.R * g.S * g.N * g.OH * g.OW
 
 
 def conv2d_backward(dy, x, weight, stride=1, padding=0):
@@ -85,8 +107,9 @@ def conv2d_backward(dy, x, weight, stride=1, padding=0):
     dx = _empty((g.N, g.C, g.H, g.W), dtype, dev)
     dw = _empty((g.K, g.C, g.R, g.S), dtype, dev)
     db = _empty((g.K,), dtype, dev)
-    _kernels(dev).conv2d_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev),
-                                  g.sh, g.sw, g.ph, g.pw, dx, dw, db)
+    with serial_if_small(0 if dev else _conv_work(g)):
+        _kernels(dev).conv2d_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev),
+                                      g.sh, g.sw, g.ph, g.pw, dx, dw, db)
     return dx, dw, db
 
 
@@ -94,6 +117,7 @@ def _is_2x2(g):
     return (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0)
 
 
+@_sized_by_first_array
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """x (N, C, H, W) -> y (N, C, OH, OW); stride None means kernel_size, padding is -inf."""
     dtype, dev, g = chk.pool2d_args("max_pool2d", x, kernel_size, stride, padding)
@@ -105,6 +129,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return y
 
 
+@_sized_by_first_array
 def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     """dy (N, C, OH, OW) -> dx (N, C, H, W); each window's gradient goes to its first maximum."""
     dtype, dev, g = chk.pool2d_backward_args("max_pool2d_backward", dy, x, kernel_size, stride, padding)
@@ -117,6 +142,7 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     return dx
 
 
+@_sized_by_first_array
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """x (N, C, H, W) -> y (N, C, OH, OW); padding counts in the divisor (count_include_pad)."""
     dtype, dev, g = chk.pool2d_args("avg_pool2d", x, kernel_size, stride, padding)
@@ -125,6 +151,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return y
 
 
+@_sized_by_first_array
 def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
     dtype, dev, g = chk.pool2d_backward_args("avg_pool2d_backward", dy, x, kernel_size, stride, padding)
@@ -142,6 +169,7 @@ def _lanes(shape, axis):
     return outer, shape[axis], inner
 
 
+@_sized_by_first_array
 def _softmax(fn, x, axis, log):
     dtype, dev, axis = chk.softmax_args(fn, x, axis)
     shape = chk.shape_of(x)
@@ -162,6 +190,7 @@ def log_softmax(x, axis=-1):
     return _softmax("log_softmax", x, axis, True)
 
 
+@_sized_by_first_array
 def softmax_backward(dy, y, axis=-1):
     """dy, y = softmax(x) (same shape) -> dx = y * (dy - sum(dy * y, axis))."""
     dtype, dev, axis = chk.softmax_backward_args("softmax_backward", dy, y, axis)
@@ -174,6 +203,7 @@ def softmax_backward(dy, y, axis=-1):
     return dx
 
 
+@_sized_by_first_array
 def cross_entropy(logits, target):
     """logits (N, C), target (N,) integer labels in [0, C)
     -> (loss: float, the mean over N; dlogits (N, C) = d(loss)/d(logits)), in one fused pass."""
@@ -188,6 +218,7 @@ def cross_entropy(logits, target):
 
 # ---------------------------------------------------------------- linear
 
+@_sized_by_first_array
 def linear(x, weight, bias=None):
     """x (N, in), weight (out, in), bias (out,) or None -> y = x @ weight.T + bias (N, out)."""
     dtype, dev, (N, I, O) = chk.linear_args("linear", x, weight, bias)
@@ -196,6 +227,7 @@ def linear(x, weight, bias=None):
     return y
 
 
+@_sized_by_first_array
 def linear_backward(dy, x, weight):
     """dy (N, out) -> (dx (N, in), dweight (out, in), dbias (out,))."""
     dtype, dev, (N, I, O) = chk.linear_backward_args("linear_backward", dy, x, weight)
@@ -212,7 +244,8 @@ def _elementwise(fn, kernel, inputs, *scalars):
     shape = chk.shape_of(next(iter(inputs.values())))
     out = _empty(shape, dtype, dev)
     flat = [_contig(a, dev).reshape(-1) for a in inputs.values()]
-    getattr(_kernels(dev), kernel)(*flat, *scalars, out.reshape(-1))
+    with serial_if_small(0 if dev else out.size):
+        getattr(_kernels(dev), kernel)(*flat, *scalars, out.reshape(-1))
     return out
 
 
@@ -270,6 +303,7 @@ class BatchNormCache(NamedTuple):
     training: bool
 
 
+@_sized_by_first_array
 def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
     """x (N, C) or (N, C, H, W); gamma, beta, running_mean, running_var (C,) or None
     -> (y like x, cache). Training normalises with the batch statistics and
@@ -294,6 +328,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
     return y, BatchNormCache(x3, mean, inv_std, gamma, beta is not None, bool(training))
 
 
+@_sized_by_first_array
 def batch_norm_backward(dy, cache):
     """dy like x -> (dx, dgamma (C,) or None, dbeta (C,) or None)."""
     x3 = cache.x
@@ -313,6 +348,7 @@ def batch_norm_backward(dy, cache):
 
 # --------------------------------------------------------------- dropout
 
+@_sized_by_first_array
 def dropout(x, p, training=True, seed=None):
     """Inverted dropout -> (y, mask): y = x * mask / (1 - p), mask a bool array like x.
     training=False or p = 0 return x's values and an all-True mask. The same
@@ -332,6 +368,7 @@ def dropout(x, p, training=True, seed=None):
     return y, mask
 
 
+@_sized_by_first_array
 def dropout_backward(dy, mask, p):
     """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (0 where dropped; all 0 for p = 1)."""
     dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)

@@ -14,6 +14,7 @@ from numba import typed
 
 from . import _checks as chk
 from .kernels import cpu as _cpu
+from .kernels.cpu._threads import serial_if_small
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW"]
 
@@ -89,7 +90,8 @@ class Optimizer:
         (None entries skip that parameter), or None for each Parameter's .grad."""
         flat_grads, active = self._gather_grads(grads)
         self.steps[active] += 1
-        self._update(flat_grads, active)
+        with serial_if_small(int(self.offsets[-1])):
+            self._update(flat_grads, active)
 
     def zero_grad(self, set_to_none=True):
         """Clear every Parameter's .grad (to None, as torch's default, or to zeros)."""

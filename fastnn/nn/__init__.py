@@ -1,4 +1,21 @@
-"""fastnn.nn: layers as modules with PyTorch's names, arguments and state dicts."""
-from .parameter import Parameter
+"""fastnn.nn: layers as modules with PyTorch's names, arguments and state dicts.
 
-__all__ = ["Parameter"]
+Each module's forward(x) keeps what its backward needs; backward(dy) returns
+dx and accumulates its parameters' .grad, so a training step reads
+
+    loss = loss_fn(model(x), y)
+    model.backward(loss_fn.backward())
+    opt.step(); opt.zero_grad()
+"""
+from . import init
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout,
+                     Embedding, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, ResidualBlock,
+                     Sequential, Sigmoid, Softmax, Tanh)
+from .module import Module
+from .parameter import Parameter
+from .rnn import GRU, LSTM, GRUCell, LSTMCell
+
+__all__ = ["Parameter", "Module", "init", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Flatten", "BatchNorm1d", "BatchNorm2d",
+           "Dropout", "Embedding", "Sequential", "CrossEntropyLoss", "ResidualBlock", "LSTMCell",
+           "GRUCell", "LSTM", "GRU"]

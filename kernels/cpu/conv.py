@@ -39,23 +39,26 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
     """cols (C*R*S, b*OH*OW) <- the receptive fields of images n0 .. n0+b-1 of x (N, C, H, W)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     b = cols.shape[1] // (OH * OW)
+    zero = cols.dtype.type(0)
     for bc in prange(b * C):
         n, c = bc // C, bc % C
         for r in range(R):
             for s in range(S):
-                row = cols[(c * R + r) * S + s]
+                row = (c * R + r) * S + s
                 j0, j1 = _valid_cols(OW, W, s, sw, pw)
                 for i in range(OH):
                     base = (n * OH + i) * OW
                     ih = i * sh + r - ph
                     if ih < 0 or ih >= H:
-                        row[base:base + OW] = 0
+                        for j in range(OW):
+                            cols[row, base + j] = zero
                         continue
-                    src = x[n0 + n, c, ih]
-                    row[base:base + j0] = 0
+                    for j in range(j0):
+                        cols[row, base + j] = zero
                     for j in range(j0, j1):
-                        row[base + j] = src[j * sw + s - pw]
-                    row[base + j1:base + OW] = 0
+                        cols[row, base + j] = x[n0 + n, c, ih, j * sw + s - pw]
+                    for j in range(j1, OW):
+                        cols[row, base + j] = zero
 
 
 @njit(parallel=True, cache=True)
@@ -65,20 +68,20 @@ def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
     b = dcols.shape[1] // (OH * OW)
     for bc in prange(b * C):
         n, c = bc // C, bc % C
-        plane = dx[n0 + n, c]
-        plane[:, :] = 0
+        for ih in range(H):
+            for iw in range(W):
+                dx[n0 + n, c, ih, iw] = 0
         for r in range(R):
             for s in range(S):
-                row = dcols[(c * R + r) * S + s]
+                row = (c * R + r) * S + s
                 j0, j1 = _valid_cols(OW, W, s, sw, pw)
                 for i in range(OH):
                     ih = i * sh + r - ph
                     if ih < 0 or ih >= H:
                         continue
                     base = (n * OH + i) * OW
-                    dst = plane[ih]
                     for j in range(j0, j1):
-                        dst[j * sw + s - pw] += row[base + j]
+                        dx[n0 + n, c, ih, j * sw + s - pw] += dcols[row, base + j]
 
 
 @njit(parallel=True, cache=True)

@@ -1,0 +1,310 @@
+"""The feed-forward layers: each forward keeps what its backward needs, and
+each backward returns dx and accumulates its parameters' gradients. The
+arithmetic is fastnn.functional's; these classes hold parameters and state."""
+import numpy as np
+
+from .. import _checks
+from .. import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class Linear(Module):
+    """y = x W^T + b; weight (out_features, in_features), bias (out_features,)."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(init.torch_default((out_features, in_features), in_features, dtype))
+        self.bias = Parameter(init.torch_default((out_features,), in_features, dtype)) if bias else None
+
+    def forward(self, x):
+        self._x = x
+        return F.linear(x, self.weight.data, self.bias.data if self.bias is not None else None)
+
+    def backward(self, dy):
+        dx, dw, db = F.linear_backward(dy, self._x, self.weight.data)
+        self.weight.accumulate_grad(dw)
+        if self.bias is not None:
+            self.bias.accumulate_grad(db)
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-D convolution; weight (out_channels, in_channels, kh, kw), bias (out_channels,)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 dtype=np.float32):
+        super().__init__()
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), _pair(stride), _pair(padding)
+        fan_in = in_channels * kh * kw
+        self.weight = Parameter(init.torch_default((out_channels, in_channels, kh, kw), fan_in, dtype))
+        self.bias = Parameter(init.torch_default((out_channels,), fan_in, dtype)) if bias else None
+
+    def forward(self, x):
+        self._x = x
+        return F.conv2d(x, self.weight.data, self.bias.data if self.bias is not None else None,
+                        self.stride, self.padding)
+
+    def backward(self, dy):
+        dx, dw, db = F.conv2d_backward(dy, self._x, self.weight.data, self.stride, self.padding)
+        self.weight.accumulate_grad(dw)
+        if self.bias is not None:
+            self.bias.accumulate_grad(db)
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class _Pool(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        self._x = x
+        return self.FWD(x, self.kernel_size, self.stride, self.padding)
+
+    def backward(self, dy):
+        return self.BWD(dy, self._x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool):
+    FWD, BWD = staticmethod(F.max_pool2d), staticmethod(F.max_pool2d_backward)
+
+
+class AvgPool2d(_Pool):
+    FWD, BWD = staticmethod(F.avg_pool2d), staticmethod(F.avg_pool2d_backward)
+
+
+class ReLU(Module):
+    def forward(self, x):
+        self._x = x
+        return F.relu(x)
+
+    def backward(self, dy):
+        return F.relu_backward(dy, self._x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self._x = x
+        return F.leaky_relu(x, self.negative_slope)
+
+    def backward(self, dy):
+        return F.leaky_relu_backward(dy, self._x, self.negative_slope)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        self._y = F.sigmoid(x)
+        return self._y
+
+    def backward(self, dy):
+        return F.sigmoid_backward(dy, self._y)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        self._y = F.tanh(x)
+        return self._y
+
+    def backward(self, dy):
+        return F.tanh_backward(dy, self._y)
+
+
+class Softmax(Module):
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        self._y = F.softmax(x, self.dim)
+        return self._y
+
+    def backward(self, dy):
+        return F.softmax_backward(dy, self._y, self.dim)
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, prod(...)), as torch.nn.Flatten() with start_dim=1."""
+
+    def forward(self, x):
+        self._shape = _checks.shape_of(x)
+        return x.reshape(self._shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+
+class _BatchNorm(Module):
+    NDIM = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, dtype))
+        self.bias = Parameter(np.zeros(num_features, dtype))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype))
+        self.register_buffer("running_var", np.ones(num_features, dtype))
+        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def forward(self, x):
+        _checks.check_ndim(type(self).__name__, "x", x, self.NDIM)
+        if self.training:
+            self.num_batches_tracked[...] += 1
+        y, self._cache = F.batch_norm(x, self.weight.data, self.bias.data, self.running_mean,
+                                      self.running_var, self.training, self.momentum, self.eps)
+        return y
+
+    def backward(self, dy):
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, self._cache)
+        self.weight.accumulate_grad(dgamma)
+        self.bias.accumulate_grad(dbeta)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C)."""
+    NDIM = (2,)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W), per channel."""
+    NDIM = (4,)
+
+
+class Dropout(Module):
+    """Inverted dropout in training mode, the identity in eval mode."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        _checks.real("Dropout", "p", p, 0.0, 1.0)
+        self.p = p
+
+    def forward(self, x):
+        y, self._mask = F.dropout(x, self.p, self.training)
+        return y
+
+    def backward(self, dy):
+        return F.dropout_backward(dy, self._mask, self.p if self.training else 0.0)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Embedding(Module):
+    """Rows of a (num_embeddings, embedding_dim) table, looked up by integer index."""
+
+    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(init.normal((num_embeddings, embedding_dim), 1.0, dtype))
+
+    def forward(self, idx):
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: idx has dtype {idx.dtype}, expected an integer dtype")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            bad = idx.min() if idx.min() < 0 else idx.max()
+            raise ValueError(f"Embedding: idx holds {bad}, expected indices in [0, {self.num_embeddings})")
+        self._idx = idx
+        return self.weight.data[idx]
+
+    def backward(self, dy):
+        grad = np.zeros_like(self.weight.data)
+        np.add.at(grad, self._idx.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        self.weight.accumulate_grad(grad)
+        return None                       # no gradient flows into integer indices
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, dy):
+        for m in reversed(self._modules.values()):
+            dy = m.backward(dy)
+        return dy
+
+
+class CrossEntropyLoss(Module):
+    """Mean softmax cross-entropy: forward(logits (N, C), target (N,)) -> float;
+    backward() -> dlogits (the loss's gradient, computed in the same fused pass)."""
+
+    def forward(self, logits, target):
+        loss, self._dlogits = F.cross_entropy(logits, target)
+        return loss
+
+    def backward(self, dy=None):
+        return self._dlogits if dy is None else self._dlogits * dy
+
+
+class ResidualBlock(Module):
+    """The course's skip connection, a[l+2] = relu(z[l+2] + a[l]) (He et al. 2016):
+
+        main:     conv3x3(stride) - BN - ReLU - conv3x3 - BN
+        shortcut: identity, or conv1x1(stride) - BN when the shape changes
+        out = relu(main(x) + shortcut(x))
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1, dtype=np.float32):
+        super().__init__()
+        self.main = Sequential(
+            Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, dtype=dtype),
+            BatchNorm2d(out_channels, dtype=dtype), ReLU(),
+            Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, dtype=dtype),
+            BatchNorm2d(out_channels, dtype=dtype))
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = Sequential(Conv2d(in_channels, out_channels, 1, stride, 0, bias=False, dtype=dtype),
+                                       BatchNorm2d(out_channels, dtype=dtype))
+        else:
+            self.shortcut = Sequential()
+        self.relu = ReLU()
+
+    def forward(self, x):
+        return self.relu(self.main(x) + self.shortcut(x))
+
+    def backward(self, dy):
+        dz = self.relu.backward(dy)
+        return self.main.backward(dz) + self.shortcut.backward(dz)

@@ -1,0 +1,207 @@
+"""Recurrent modules with torch.nn's parameter names and layouts:
+LSTMCell, GRUCell, and stacked, optionally bidirectional LSTM and GRU.
+
+A reverse direction runs the same kernels on the time-reversed sequence and
+reverses its output back; a layer's output concatenates its directions
+along features (T, N, D*H), which is the next layer's input. Backward walks
+the layers top-down, splitting each layer's output gradient by direction
+and summing the directions' input gradients.
+"""
+import math
+
+import numpy as np
+
+from .. import _checks
+from .. import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+def _rnn_param(shape, hidden_size, dtype):
+    return Parameter(init.uniform(shape, 1 / math.sqrt(hidden_size), dtype))
+
+
+class _CellBase(Module):
+    GATES = 0
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
+        super().__init__()
+        G, H = self.GATES, hidden_size
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = _rnn_param((G * H, input_size), H, dtype)
+        self.weight_hh = _rnn_param((G * H, H), H, dtype)
+        self.bias_ih = _rnn_param((G * H,), H, dtype) if bias else None
+        self.bias_hh = _rnn_param((G * H,), H, dtype) if bias else None
+
+    def _weights(self):
+        return (self.weight_ih.data, self.weight_hh.data,
+                None if self.bias_ih is None else self.bias_ih.data,
+                None if self.bias_hh is None else self.bias_hh.data)
+
+    def _accumulate(self, dw_ih, dw_hh, db_ih, db_hh):
+        self.weight_ih.accumulate_grad(dw_ih)
+        self.weight_hh.accumulate_grad(dw_hh)
+        if self.bias_ih is not None:
+            self.bias_ih.accumulate_grad(db_ih)
+            self.bias_hh.accumulate_grad(db_hh)
+
+    def _zeros(self, x):
+        return np.zeros((_checks.shape_of(x)[0], self.hidden_size), x.dtype)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+
+
+class LSTMCell(_CellBase):
+    """forward(x (N, I), hx=(h, c) or None) -> (h', c'); backward(dh', dc'=None) -> (dx, dh, dc)."""
+    GATES = 4
+
+    def forward(self, x, hx=None):
+        h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
+        h_new, c_new, self._cache = F.lstm_cell(x, h, c, *self._weights())
+        return h_new, c_new
+
+    def backward(self, dh_new, dc_new=None):
+        dx, dh, dc, *grads = F.lstm_cell_backward(dh_new, dc_new, self._cache)
+        self._accumulate(*grads)
+        return dx, dh, dc
+
+
+class GRUCell(_CellBase):
+    """forward(x (N, I), h or None) -> h'; backward(dh') -> (dx, dh)."""
+    GATES = 3
+
+    def forward(self, x, hx=None):
+        h_new, self._cache = F.gru_cell(x, self._zeros(x) if hx is None else hx, *self._weights())
+        return h_new
+
+    def backward(self, dh_new):
+        dx, dh, *grads = F.gru_cell_backward(dh_new, self._cache)
+        self._accumulate(*grads)
+        return dx, dh
+
+
+class _RNNBase(Module):
+    GATES = 0
+    HAS_CELL_STATE = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, dtype=np.float32):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+        D, G, H = self.num_directions, self.GATES, hidden_size
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else D * H
+            for suffix in self._suffixes():
+                setattr(self, f"weight_ih_l{layer}{suffix}", _rnn_param((G * H, in_size), H, dtype))
+                setattr(self, f"weight_hh_l{layer}{suffix}", _rnn_param((G * H, H), H, dtype))
+                if bias:
+                    setattr(self, f"bias_ih_l{layer}{suffix}", _rnn_param((G * H,), H, dtype))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", _rnn_param((G * H,), H, dtype))
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self):
+        return ["", "_reverse"][:self.num_directions]
+
+    def _params(self, layer, suffix):
+        names = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
+        if self.bias:
+            names += [f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"]
+        return [self._parameters[n] for n in names]
+
+    def _run(self, x, h0, c0, params):
+        """One layer, one direction: F.lstm / F.gru -> (out, h_n, c_n or None, cache)."""
+        w = [p.data for p in params] + [None] * (4 - len(params))
+        if self.HAS_CELL_STATE:
+            return F.lstm(x, h0, c0, *w)
+        out, hn, cache = F.gru(x, h0, *w)
+        return out, hn, None, cache
+
+    def _run_backward(self, dout, dhn, dcn, cache):
+        if self.HAS_CELL_STATE:
+            dx, dh0, dc0, *grads = F.lstm_backward(dout, dhn, dcn, cache)
+        else:
+            dx, dh0, *grads = F.gru_backward(dout, dhn, cache)
+            dc0 = None
+        return dx, dh0, dc0, grads
+
+    def forward(self, x, hx=None):
+        """x (T, N, I) (or (N, T, I) with batch_first); hx: initial states (L*D, N, H)
+        -> (out (T, N, D*H), h_n (L*D, N, H)) for GRU, (out, (h_n, c_n)) for LSTM."""
+        name = type(self).__name__
+        _checks.check_ndim(name, "x", x, 3, "(T, N, input_size)")
+        if self.batch_first:
+            x = np.swapaxes(x, 0, 1)
+        T, N, _ = x.shape
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        if self.HAS_CELL_STATE:
+            h0, c0 = (None, None) if hx is None else hx
+        else:
+            h0, c0 = hx, None
+        for nm, s in (("h0", h0), ("c0", c0)):
+            if s is not None:
+                _checks.check_shape(name, nm, s, (L * D, N, H), "(num_layers * num_directions, N, hidden_size)")
+        hn, cn, self._caches = [], [], []
+        inp = x
+        for layer in range(L):
+            outs = []
+            for d, suffix in enumerate(self._suffixes()):
+                k = layer * D + d
+                seq = inp if d == 0 else inp[::-1]
+                out, h, c, cache = self._run(np.ascontiguousarray(seq), None if h0 is None else h0[k],
+                                             None if c0 is None else c0[k], self._params(layer, suffix))
+                outs.append(out if d == 0 else out[::-1])
+                hn.append(h)
+                cn.append(c)
+                self._caches.append(cache)
+            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
+        out = np.swapaxes(inp, 0, 1) if self.batch_first else inp
+        if self.HAS_CELL_STATE:
+            return out, (np.stack(hn), np.stack(cn))
+        return out, np.stack(hn)
+
+    def backward(self, dout, dh_n=None, dc_n=None):
+        """dout like out; dh_n, dc_n (L*D, N, H) or None -> dx like x. Accumulates .grad."""
+        if self.batch_first:
+            dout = np.swapaxes(dout, 0, 1)
+        L, D, H = self.num_layers, self.num_directions, self.hidden_size
+        dinp = np.ascontiguousarray(dout)
+        for layer in reversed(range(L)):
+            dx_total = None
+            for d, suffix in enumerate(self._suffixes()):
+                k = layer * D + d
+                dslice = dinp[:, :, d * H:(d + 1) * H]
+                dslice = np.ascontiguousarray(dslice if d == 0 else dslice[::-1])
+                dx, _, _, grads = self._run_backward(dslice, None if dh_n is None else dh_n[k],
+                                                     None if dc_n is None else dc_n[k], self._caches[k])
+                if d == 1:
+                    dx = dx[::-1]
+                dx_total = dx if dx_total is None else dx_total + dx
+                for p, g in zip(self._params(layer, suffix), grads):
+                    p.accumulate_grad(g)
+            dinp = np.ascontiguousarray(dx_total)
+        return np.swapaxes(dinp, 0, 1) if self.batch_first else dinp
+
+    def extra_repr(self):
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bias={self.bias}, batch_first={self.batch_first}, bidirectional={self.bidirectional}")
+
+
+class LSTM(_RNNBase):
+    """torch.nn.LSTM: forward(x, (h0, c0) or None) -> (out, (h_n, c_n));
+    backward(dout, dh_n=None, dc_n=None) -> dx."""
+    GATES = 4
+    HAS_CELL_STATE = True
+
+
+class GRU(_RNNBase):
+    """torch.nn.GRU: forward(x, h0 or None) -> (out, h_n); backward(dout, dh_n=None) -> dx."""
+    GATES = 3
+
+    def backward(self, dout, dh_n=None):
+        return super().backward(dout, dh_n)

@@ -1,0 +1,30 @@
+"""How many threads a kernel call gets.
+
+Waking Numba's second worker costs ~10 us (idle workers sleep: see
+fastnn/__init__.py), more than it saves on small arrays: a relu over 32K
+floats took 12.6 us on two threads and 3.7 us on one. Below PARALLEL_MIN
+elements the functional layer runs the kernel on the calling thread.
+Numba's thread count is per calling thread, so concurrent callers do not
+interfere.
+"""
+import numba
+
+PARALLEL_MIN = 1 << 16
+
+
+class serial_if_small:
+    """Context manager: run the Numba kernels inside on one thread when work < PARALLEL_MIN."""
+
+    __slots__ = ("serial", "prev")
+
+    def __init__(self, work):
+        self.serial = work < PARALLEL_MIN
+
+    def __enter__(self):
+        if self.serial:
+            self.prev = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.serial:
+            numba.set_num_threads(self.prev)

@@ -1,0 +1,215 @@
+"""fastnn.nn modules: gradients by finite differences, torch's names, state
+dicts, train/eval behaviour, accumulation, and a loss that falls."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import models, nn, optim, train
+from fastnn.testing import assert_close, numerical_grad, rand
+
+
+def _check_module_grads(module, x, rng, atol=1e-6, input_grad=True):
+    """module (float64) backward against central differences of sum(module(x) * dy),
+    for the input and every parameter."""
+    module.train()
+    y = module(x)
+    dy = rand(y.shape, np.float64, rng)
+    module.zero_grad()
+    dx = module.backward(dy)
+    if input_grad:
+        num = numerical_grad(lambda v: module(v), x, dy)
+        assert_close(dx, num, rtol=atol, name="dx")
+    for name, p in module.named_parameters():
+        def f(v, p=p):
+            old = p.data.copy()
+            p.data[...] = v
+            out = module(x)
+            p.data[...] = old
+            return out
+        assert_close(p.grad, numerical_grad(f, p.data.copy(), dy), rtol=atol, name=name)
+
+
+F64 = dict(dtype=np.float64)
+
+MODULES = [
+    ("linear", lambda: nn.Linear(5, 3, **F64), (4, 5)),
+    ("linear_nobias", lambda: nn.Linear(5, 3, bias=False, **F64), (2, 5)),
+    ("conv", lambda: nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, **F64), (2, 2, 5, 4)),
+    ("maxpool", lambda: nn.MaxPool2d(2), (2, 3, 4, 6)),
+    ("avgpool", lambda: nn.AvgPool2d(3, 2, 1), (1, 2, 5, 5)),
+    ("activations", lambda: nn.Sequential(nn.Linear(4, 6, **F64), nn.Tanh(), nn.Linear(6, 6, **F64),
+                                          nn.Sigmoid(), nn.Linear(6, 5, **F64), nn.LeakyReLU(0.1),
+                                          nn.Softmax(1)), (3, 4)),
+    ("bn1d", lambda: nn.BatchNorm1d(4, **F64), (6, 4)),
+    ("bn2d", lambda: nn.BatchNorm2d(3, **F64), (2, 3, 3, 4)),
+    ("flatten", lambda: nn.Sequential(nn.Conv2d(1, 2, 3, **F64), nn.ReLU(), nn.Flatten(),
+                                      nn.Linear(8, 3, **F64)), (2, 1, 4, 4)),
+    ("residual", lambda: nn.ResidualBlock(2, 2, **F64), (2, 2, 4, 4)),
+    ("residual_down", lambda: nn.ResidualBlock(2, 3, stride=2, **F64), (2, 2, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("name, make, shape", MODULES, ids=[m[0] for m in MODULES])
+def test_module_gradients_match_finite_differences(rng, name, make, shape):
+    fastnn.manual_seed(1)
+    module = make()
+    x = rand(shape, np.float64, rng, -2, 2)
+    _check_module_grads(module, x, rng)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("layers, bidir, batch_first", [(1, False, False), (2, True, False), (2, False, True)])
+def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first):
+    fastnn.manual_seed(2)
+    m = getattr(nn, kind)(3, 2, num_layers=layers, bidirectional=bidir, batch_first=batch_first, **F64)
+    x = rand((2, 4, 3) if batch_first else (4, 2, 3), np.float64, rng)
+
+    class OutOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x)[0]
+
+        def backward(self, dy):
+            return self.m.backward(dy)
+    _check_module_grads(OutOnly(), x, rng)
+
+
+def test_cells_and_embedding_gradients(rng):
+    fastnn.manual_seed(3)
+    cell = nn.LSTMCell(3, 4, **F64)
+    x, h, c = rand((2, 3), np.float64, rng), rand((2, 4), np.float64, rng), rand((2, 4), np.float64, rng)
+    h1, c1 = cell(x, (h, c))
+    dh = rand(h1.shape, np.float64, rng)
+    dx, _, _ = cell.backward(dh)
+    assert_close(dx, numerical_grad(lambda v: cell(v, (h, c))[0], x, dh), rtol=1e-6)
+    gcell = nn.GRUCell(3, 4, **F64)
+    h1 = gcell(x, h)
+    dx, _ = gcell.backward(dh)
+    assert_close(dx, numerical_grad(lambda v: gcell(v, h), x, dh), rtol=1e-6)
+    emb = nn.Embedding(5, 3, **F64)
+    idx = np.array([[0, 4], [4, 2]])
+    y = emb(idx)
+    emb.backward(np.ones_like(y))
+    assert emb.weight.grad[4].tolist() == [2, 2, 2] and emb.weight.grad[1].tolist() == [0, 0, 0]
+
+
+def test_char_lstm_gradients(rng):
+    fastnn.manual_seed(4)
+    m = models.CharLSTM(6, embedding_dim=3, hidden_size=4, **F64)
+    idx = rng.integers(0, 6, size=(5, 2))
+    logits = m(idx)
+    d = rand(logits.shape, np.float64, rng)
+    m.zero_grad()
+    m.backward(d)
+    for name, p in m.named_parameters():
+        def f(v, p=p):
+            old = p.data.copy()
+            p.data[...] = v
+            out = m(idx)
+            p.data[...] = old
+            return out
+        assert_close(p.grad, numerical_grad(f, p.data.copy(), d), rtol=1e-6, name=name)
+
+
+def test_torch_state_dict_names_without_torch():
+    assert list(nn.BatchNorm2d(3).state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                                    "num_batches_tracked"]
+    names = list(nn.LSTM(3, 4, num_layers=2, bidirectional=True).state_dict())
+    assert names[:4] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    assert names[4] == "weight_ih_l0_reverse" and names[-1] == "bias_hh_l1_reverse" and len(names) == 16
+    seq = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Linear(2, 2))
+    assert list(seq.state_dict())[:3] == ["0.weight", "0.bias", "1.weight"]
+    shapes = {k: v.shape for k, v in nn.LSTM(3, 4, num_layers=2).state_dict().items()}
+    assert shapes["weight_ih_l1"] == (16, 4) and shapes["weight_hh_l0"] == (16, 4)
+
+
+def test_state_dict_round_trip_and_errors(rng):
+    fastnn.manual_seed(5)
+    a, b = models.SmallResNet(image_size=8), models.SmallResNet(image_size=8)
+    x = rand((2, 1, 8, 8), np.float32, rng)
+    a.train()
+    a(x)                                 # moves running stats and num_batches_tracked
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    np.testing.assert_array_equal(a(x), b(x))
+    assert int(b.state_dict()["0.weight"].shape[0]) == 16
+    with pytest.raises(KeyError, match="missing keys"):
+        b.load_state_dict({"0.weight": a.state_dict()["0.weight"]})
+    bad = a.state_dict()
+    bad["0.weight"] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"0.weight has shape \(3, 3\), expected \(16, 1, 3, 3\)"):
+        b.load_state_dict(bad)
+
+
+def test_train_and_eval_modes(rng):
+    drop = nn.Dropout(0.5)
+    x = rand((50, 40), np.float32, rng) + 2
+    assert (drop(x) == 0).mean() > 0.3
+    drop.eval()
+    np.testing.assert_array_equal(drop(x), x)
+    np.testing.assert_array_equal(drop.backward(x), x)
+    bn = nn.BatchNorm1d(40)
+    bn(x)
+    assert int(bn.num_batches_tracked) == 1 and not np.allclose(bn.running_mean, 0)
+    mean_before = bn.running_mean.copy()
+    bn.eval()
+    y = bn(x)
+    np.testing.assert_array_equal(bn.running_mean, mean_before)
+    assert_close(y, (x - bn.running_mean) / np.sqrt(bn.running_var + 1e-5))
+
+
+def test_gradients_accumulate_until_zero_grad(rng):
+    lin = nn.Linear(3, 2)
+    x, dy = rand((4, 3), np.float32, rng), rand((4, 2), np.float32, rng)
+    lin(x)
+    lin.backward(dy)
+    first = lin.weight.grad.copy()
+    lin(x)
+    lin.backward(dy)
+    assert_close(lin.weight.grad, 2 * first)
+    lin.zero_grad()
+    assert lin.weight.grad is None
+
+
+def test_minibatches_shuffle_partition_and_keep_the_last_batch():
+    X, Y = np.arange(10)[:, None], np.arange(10)
+    batches = list(train.minibatches(X, Y, 4, np.random.default_rng(0)))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    seen = np.concatenate([b[1] for b in batches])
+    assert sorted(seen) == list(range(10)) and not np.array_equal(seen, np.arange(10))
+    assert all(np.array_equal(xb[:, 0], yb) for xb, yb in batches)
+
+
+def test_a_small_model_learns(rng):
+    fastnn.manual_seed(0)
+    X = rand((200, 2), np.float32, rng)
+    Y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)          # XOR of the signs
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    history = train.fit(model, optim.Adam(model.parameters(), lr=0.02), X, Y, epochs=40,
+                        batch_size=20, verbose=False, rng=rng)
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert train.accuracy(model, X, Y) > 0.9
+
+
+@pytest.mark.parametrize("make", [lambda: models.LeNet5(image_size=8), lambda: models.LeNet5(image_size=32),
+                                  lambda: models.SmallResNet(image_size=8), lambda: models.VGGNet(image_size=8)])
+def test_models_run_forward_and_backward(rng, make):
+    m = make()
+    size = 32 if any(getattr(c, "in_features", 0) == 400 for c in m.modules()) else 8
+    x = rand((3, 1, size, size), np.float32, rng)
+    y = m(x)
+    assert y.shape == (3, 10)
+    dx = m.backward(rand(y.shape, np.float32, rng))
+    assert dx.shape == x.shape and all(p.grad is not None for p in m.parameters())
+
+
+def test_module_errors():
+    with pytest.raises(ValueError, match="x must be 4-D"):
+        nn.BatchNorm2d(3)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"idx holds 7, expected indices in \[0, 5\)"):
+        nn.Embedding(5, 2)(np.array([7]))
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        nn.Linear(2, 2).to("tpu")

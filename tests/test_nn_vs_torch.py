@@ -1,0 +1,60 @@
+"""fastnn.nn against torch.nn (skipped without torch): a torch model's state
+dict, as NumPy arrays, loads as is and gives the same outputs and gradients."""
+import numpy as np
+import pytest
+
+from fastnn import nn
+from fastnn.testing import assert_close, rand
+
+torch = pytest.importorskip("torch")
+
+
+def _load_from_torch(ours, theirs):
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+def _compare_grads(ours, theirs):
+    for (name, p), (tname, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert name == tname
+        assert_close(p.grad, tp.grad.numpy(), rtol=1e-4, name=name)
+
+
+@pytest.mark.parametrize("pair", [
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Conv2d(4, 3, 3, stride=2), nn.Flatten(), nn.Linear(3, 5), nn.Tanh()),
+     lambda: torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+                                 torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(4, 3, 3, stride=2),
+                                 torch.nn.Flatten(), torch.nn.Linear(3, 5), torch.nn.Tanh()),
+     (3, 2, 8, 8)),
+])
+def test_sequential_cnn_matches_torch(rng, pair):
+    make, make_torch, shape = pair
+    ours, theirs = make(), make_torch()
+    _load_from_torch(ours, theirs)
+    x = rand(shape, np.float32, rng)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = theirs(tx)
+    y = ours(x)
+    assert_close(y, ty.detach().numpy())
+    dy = rand(y.shape, np.float32, rng)
+    ty.backward(torch.tensor(dy))
+    assert_close(ours.backward(dy), tx.grad.numpy())
+    _compare_grads(ours, theirs)
+    for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        assert_close(ours.state_dict()[name], theirs.state_dict()[name].numpy(), name=name)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_stacked_bidirectional_rnn_matches_torch(rng, kind):
+    ours = getattr(nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    theirs = getattr(torch.nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    _load_from_torch(ours, theirs)
+    x = rand((2, 5, 4), np.float32, rng)
+    tx = torch.tensor(x, requires_grad=True)
+    tout, _ = theirs(tx)
+    out, _ = ours(x)
+    assert_close(out, tout.detach().numpy())
+    dout = rand(out.shape, np.float32, rng)
+    tout.backward(torch.tensor(dout))
+    assert_close(ours.backward(dout), tx.grad.numpy())
+    _compare_grads(ours, theirs)
