@@ -1,0 +1,115 @@
+"""Device arrays: allocation, contiguous copies, launch geometry.
+
+Any object with __cuda_array_interface__ (Numba device arrays, CuPy arrays,
+PyTorch CUDA tensors) is viewed zero-copy through numba.cuda.as_cuda_array;
+results are Numba device arrays.
+"""
+import math
+
+import numpy as np
+from numba import cuda
+
+THREADS = 256
+
+
+def blocks_for(n, threads=THREADS):
+    return max(1, math.ceil(n / threads))
+
+
+def as_device(a):
+    """A Numba device-array view of any CUDA array (no copy)."""
+    return a if cuda.is_cuda_array(a) and hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
+
+
+def device_empty(shape, dtype):
+    return cuda.device_array(shape, dtype=dtype)
+
+
+def device_zeros(shape, dtype):
+    out = cuda.device_array(shape, dtype=dtype)
+    fill(out.reshape(-1) if out.size else out, 0)
+    return out
+
+
+@cuda.jit
+def _fill(a, value):
+    i = cuda.grid(1)
+    if i < a.size:
+        a[i] = value
+
+
+def fill(flat, value):
+    if flat.size:
+        _fill[blocks_for(flat.size), THREADS](flat, value)
+
+
+@cuda.jit
+def _copy1(src, dst):
+    i = cuda.grid(1)
+    if i < dst.shape[0]:
+        dst[i] = src[i]
+
+
+@cuda.jit
+def _copy2(src, dst):
+    i = cuda.grid(1)
+    if i < dst.size:
+        a, b = i // dst.shape[1], i % dst.shape[1]
+        dst[a, b] = src[a, b]
+
+
+@cuda.jit
+def _copy3(src, dst):
+    i = cuda.grid(1)
+    if i < dst.size:
+        s1, s2 = dst.shape[1], dst.shape[2]
+        dst[i // (s1 * s2), (i // s2) % s1, i % s2] = src[i // (s1 * s2), (i // s2) % s1, i % s2]
+
+
+@cuda.jit
+def _copy4(src, dst):
+    i = cuda.grid(1)
+    if i < dst.size:
+        s1, s2, s3 = dst.shape[1], dst.shape[2], dst.shape[3]
+        a, b, c, d = i // (s1 * s2 * s3), (i // (s2 * s3)) % s1, (i // s3) % s2, i % s3
+        dst[a, b, c, d] = src[a, b, c, d]
+
+
+_COPY = {1: _copy1, 2: _copy2, 3: _copy3, 4: _copy4}
+
+
+def copy_into(src, dst):
+    """dst (C-contiguous) <- src (any strides), same shape."""
+    if dst.size == 0:
+        return
+    if src.ndim in _COPY:
+        _COPY[src.ndim][blocks_for(dst.size), THREADS](src, dst)
+    else:                                   # higher ranks: one lower-rank copy per leading index
+        for i in range(src.shape[0]):
+            copy_into(src[i], dst[i])
+
+
+def as_contiguous(a):
+    """A C-contiguous device array with a's values (a itself when it already is one)."""
+    d = as_device(a)
+    if d.is_c_contiguous():
+        return d
+    out = cuda.device_array(d.shape, dtype=d.dtype)
+    copy_into(d, out)
+    return out
+
+
+def device_copy(a):
+    d = as_device(a)
+    out = cuda.device_array(d.shape, dtype=d.dtype)
+    copy_into(d, out)
+    return out
+
+
+def to_host(a):
+    return as_device(a).copy_to_host()
+
+
+def mean_of(a):
+    """The mean of a 1-D device array, as a Python float (a small host copy)."""
+    return float(np.mean(to_host(a)))
