@@ -25,8 +25,13 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # --------------------------------------------------------------------------
 
 def is_device_array(a) -> bool:
-    """True for CUDA arrays (Numba device arrays, CuPy, torch CUDA tensors)."""
-    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+    """True for CUDA arrays (Numba device arrays, CuPy, torch CUDA tensors, and
+    the simulator's arrays under NUMBA_ENABLE_CUDASIM=1)."""
+    if isinstance(a, np.ndarray):
+        return False
+    # the simulator's arrays carry no __cuda_array_interface__, but the methods of a Numba device array
+    return hasattr(a, "__cuda_array_interface__") or (hasattr(a, "copy_to_host")
+                                                      and hasattr(a, "is_c_contiguous"))
 
 
 def _kind(a) -> str:
@@ -34,15 +39,14 @@ def _kind(a) -> str:
 
 
 def _dtype_of(a) -> np.dtype:
-    if isinstance(a, np.ndarray):
-        return a.dtype
-    return np.dtype(a.__cuda_array_interface__["typestr"])
+    dt = getattr(a, "dtype", None)
+    if isinstance(dt, np.dtype):
+        return dt
+    return np.dtype(a.__cuda_array_interface__["typestr"])     # torch tensors: torch.dtype
 
 
 def shape_of(a) -> tuple:
-    if isinstance(a, np.ndarray):
-        return a.shape
-    return tuple(a.__cuda_array_interface__["shape"])
+    return tuple(a.shape)
 
 
 def float_arrays(fn: str, allow_device: bool = True, **arrays):
@@ -98,8 +102,12 @@ def integer_labels(fn: str, name: str, target, n: int, num_classes: int):
     if dt.kind not in "iu":
         raise TypeError(f"{fn}: {name} has dtype {dt}, expected an integer dtype (class labels)")
     check_shape(fn, name, target, (n,), "(one label per row of logits)")
-    if isinstance(target, np.ndarray) and target.size:
-        lo, hi = int(target.min()), int(target.max())
+    host = target
+    if is_device_array(target):      # N labels: a small copy, and an out-of-range one would read out of bounds
+        from .kernels.cuda import to_host
+        host = to_host(target)
+    if host.size:
+        lo, hi = int(host.min()), int(host.max())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{fn}: {name} holds label {bad}, expected labels in [0, {num_classes})")

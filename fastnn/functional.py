@@ -438,7 +438,11 @@ def _grad_or_zeros(fn, name, g, shape, dtype, dev):
 
 def _init_state(a, dev, out):
     """out <- an initial state, or zeros for None."""
-    out[...] = 0 if a is None else _contig(a, dev)
+    if dev:
+        from .kernels.cuda import copy_into, fill
+        fill(out.reshape(out.size), 0) if a is None else copy_into(_contig(a, dev), out)
+    else:
+        out[...] = 0 if a is None else a
 
 
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -527,7 +531,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     _kernels(dev).lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c,
                                _empty((N, 4 * H), dtype, dev))
     cache = LSTMCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, cs, gates, tanh_c)
-    return hs[1:], hs[T].copy(), cs[T].copy(), cache
+    return hs[1:], _copy(hs[T], dev), _copy(cs[T], dev), cache
 
 
 def lstm_backward(dout, dh_n, dc_n, cache):
@@ -563,7 +567,7 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     _kernels(dev).gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n,
                               _empty((T, N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev))
     cache = GRUCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, gh_n)
-    return hs[1:], hs[T].copy(), cache
+    return hs[1:], _copy(hs[T], dev), cache
 
 
 def gru_backward(dout, dh_n, cache):

@@ -6,4 +6,18 @@ imported on first GPU use only; importing fastnn needs no GPU or toolkit.
 Tested on a real GPU when one is present and on Numba's simulator
 (NUMBA_ENABLE_CUDASIM=1) otherwise.
 """
-from ._device import as_contiguous, device_copy, device_empty, device_zeros, mean_of, to_host
+from ._device import (as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,
+                      mean_of, to_host)
+from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,
+                        running_inv_std, update_running_stats)
+from .conv import col2im, conv2d_backward, conv2d_forward, im2col
+from .dropout import dropout_backward, dropout_forward
+from .gemm import matmul
+from .linear import linear_backward, linear_forward
+from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
+                   max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
+from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
+                  lstm_cell_backward, lstm_cell_forward, lstm_forward)
+from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward

@@ -18,7 +18,7 @@ def blocks_for(n, threads=THREADS):
 
 def as_device(a):
     """A Numba device-array view of any CUDA array (no copy)."""
-    return a if cuda.is_cuda_array(a) and hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
+    return a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
 
 
 def device_empty(shape, dtype):

@@ -1,0 +1,88 @@
+"""Elementwise activations on the GPU, one thread per element (flat arrays).
+Math as in kernels/cpu/activations.py; reference: fastnn/reference/activations.py."""
+import math
+
+from numba import cuda
+
+from ._device import THREADS, blocks_for
+
+
+@cuda.jit
+def _relu_forward(x, y):
+    i = cuda.grid(1)
+    if i < x.size:
+        y[i] = 0 if x[i] <= 0 else x[i]
+
+
+@cuda.jit
+def _relu_backward(dy, x, dx):
+    i = cuda.grid(1)
+    if i < x.size:
+        dx[i] = dy[i] if x[i] > 0 else 0
+
+
+@cuda.jit
+def _leaky_relu_forward(x, a, y):
+    i = cuda.grid(1)
+    if i < x.size:
+        y[i] = x[i] if x[i] > 0 else x[i] * a
+
+
+@cuda.jit
+def _leaky_relu_backward(dy, x, a, dx):
+    i = cuda.grid(1)
+    if i < x.size:
+        dx[i] = dy[i] if x[i] > 0 else dy[i] * a
+
+
+@cuda.jit(device=True)
+def sigmoid(v):
+    e = math.exp(-abs(v))
+    return 1 / (1 + e) if v >= 0 else e / (1 + e)
+
+
+@cuda.jit
+def _sigmoid_forward(x, y):
+    i = cuda.grid(1)
+    if i < x.size:
+        y[i] = sigmoid(x[i])
+
+
+@cuda.jit
+def _sigmoid_backward(dy, y, dx):
+    i = cuda.grid(1)
+    if i < y.size:
+        dx[i] = dy[i] * y[i] * (1 - y[i])
+
+
+@cuda.jit
+def _tanh_forward(x, y):
+    i = cuda.grid(1)
+    if i < x.size:
+        y[i] = math.tanh(x[i])
+
+
+@cuda.jit
+def _tanh_backward(dy, y, dx):
+    i = cuda.grid(1)
+    if i < y.size:
+        dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+def _launcher(kernel):
+    def launch(*args):
+        out = args[-1]
+        if out.size:
+            kernel[blocks_for(out.size), THREADS](*args)
+    launch.__name__ = kernel.__name__.lstrip("_") if hasattr(kernel, "__name__") else "kernel"
+    return launch
+
+
+relu_forward = _launcher(_relu_forward)
+relu_backward = _launcher(_relu_backward)
+leaky_relu_forward = _launcher(_leaky_relu_forward)
+leaky_relu_backward = _launcher(_leaky_relu_backward)
+sigmoid_forward = _launcher(_sigmoid_forward)
+sigmoid_backward = _launcher(_sigmoid_backward)
+tanh_forward = _launcher(_tanh_forward)
+tanh_backward = _launcher(_tanh_backward)

@@ -1,0 +1,149 @@
+"""2-D convolution by im2col + GEMM on the GPU (the CPU file's algorithm).
+
+im2col: one thread per element of the column matrix
+    cols[(c*R + r)*S + s, n*P + i*OW + j] = xp[n0 + n, c, i*sh + r, j*sw + s]
+col2im: one thread per input element, gathering every (r, s, i, j) whose
+window covers it, so the sum needs no atomics and is deterministic.
+Reference: fastnn/reference/conv.py; CPU twin: kernels/cpu/conv.py.
+"""
+from numba import cuda
+
+from ..cpu.conv import CHUNK_ELEMENTS
+from ._device import THREADS, blocks_for, device_empty
+from .gemm import matmul
+
+
+@cuda.jit
+def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
+    idx = cuda.grid(1)
+    rows, ncols = cols.shape
+    if idx >= rows * ncols:
+        return
+    row, col = idx // ncols, idx % ncols
+    c, r, s = row // (R * S), (row // S) % R, row % S
+    P = OH * OW
+    n, i, j = col // P, (col % P) // OW, col % OW
+    ih, iw = i * sh + r - ph, j * sw + s - pw
+    if 0 <= ih < x.shape[2] and 0 <= iw < x.shape[3]:
+        cols[row, col] = x[n0 + n, c, ih, iw]
+    else:
+        cols[row, col] = 0
+
+
+@cuda.jit
+def _col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
+    idx = cuda.grid(1)
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    if idx >= b * C * H * W:
+        return
+    n, c, ih, iw = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+    P = OH * OW
+    acc = 0.0
+    for r in range(R):
+        ti = ih + ph - r
+        if ti < 0 or ti % sh != 0 or ti // sh >= OH:
+            continue
+        for s in range(S):
+            tj = iw + pw - s
+            if tj < 0 or tj % sw != 0 or tj // sw >= OW:
+                continue
+            acc += dcols[(c * R + r) * S + s, n * P + (ti // sh) * OW + tj // sw]
+    dx[n0 + n, c, ih, iw] = acc
+
+
+@cuda.jit
+def _unfold_rows(Yc, bias, has_bias, n0, y):
+    """y[n0 + n, k, p] = Yc[k, n*P + p] (+ bias[k])."""
+    idx = cuda.grid(1)
+    K, P = Yc.shape[0], y.shape[2] * y.shape[3]
+    b = Yc.shape[1] // P
+    if idx >= b * K * P:
+        return
+    n, k, p = idx // (K * P), (idx // P) % K, idx % P
+    v = Yc[k, n * P + p]
+    if has_bias:
+        v += bias[k]
+    y[n0 + n, k, p // y.shape[3], p % y.shape[3]] = v
+
+
+@cuda.jit
+def _fold_rows(dy, n0, dYc):
+    """dYc[k, n*P + p] = dy[n0 + n, k, p]."""
+    idx = cuda.grid(1)
+    K, ncols = dYc.shape
+    if idx >= K * ncols:
+        return
+    k, col = idx // ncols, idx % ncols
+    P = dy.shape[2] * dy.shape[3]
+    n, p = col // P, col % P
+    dYc[k, col] = dy[n0 + n, k, p // dy.shape[3], p % dy.shape[3]]
+
+
+@cuda.jit
+def _channel_sum(dy, out):
+    """out[k] = sum of dy[:, k] (one block per channel, float64 tree reduction)."""
+    k = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    N, H, W = dy.shape[0], dy.shape[2], dy.shape[3]
+    acc = 0.0
+    for i in range(t, N * H * W, cuda.blockDim.x):
+        acc += dy[i // (H * W), k, (i // W) % H, i % W]
+    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf[t] = acc
+    cuda.syncthreads()
+    step = cuda.blockDim.x // 2
+    while step > 0:
+        if t < step:
+            buf[t] += buf[t + step]
+        cuda.syncthreads()
+        step //= 2
+    if t == 0:
+        out[k] = buf[0]
+
+
+def _chunk(N, CRS, P):
+    return max(1, min(N, CHUNK_ELEMENTS // (CRS * P)))
+
+
+def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
+    _im2col[blocks_for(cols.size), THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+
+
+def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
+    b = dcols.shape[1] // (OH * OW)
+    C, H, W = dx.shape[1:]
+    _col2im[blocks_for(b * C * H * W), THREADS](dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx)
+
+
+def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
+    CRS, P = C * R * S, OH * OW
+    W2 = weight.reshape(K, CRS)
+    B = _chunk(N, CRS, P)
+    has_bias = bias is not None
+    bias = bias if has_bias else device_empty((1,), x.dtype)
+    for n0 in range(0, N, B):
+        b = min(B, N - n0)
+        cols = device_empty((CRS, b * P), x.dtype)
+        im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        Yc = device_empty((K, b * P), x.dtype)
+        matmul(W2, cols, Yc)
+        _unfold_rows[blocks_for(Yc.size), THREADS](Yc, bias, has_bias, n0, y)
+
+
+def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
+    CRS, P = C * R * S, OH * OW
+    W2, dW2 = weight.reshape(K, CRS), dweight.reshape(K, CRS)
+    B = _chunk(N, CRS, P)
+    for n0 in range(0, N, B):
+        b = min(B, N - n0)
+        cols = device_empty((CRS, b * P), x.dtype)
+        im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        dYc = device_empty((K, b * P), x.dtype)
+        _fold_rows[blocks_for(dYc.size), THREADS](dy, n0, dYc)
+        matmul(dYc, cols, dW2, tb=True, accumulate=n0 > 0)
+        dcols = device_empty((CRS, b * P), x.dtype)
+        matmul(W2, dYc, dcols, ta=True)
+        col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
+    _channel_sum[K, THREADS](dy, dbias)

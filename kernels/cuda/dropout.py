@@ -1,0 +1,44 @@
+"""Inverted dropout on the GPU, one thread per element, drawing from the same
+counter-based stream as kernels/cpu/dropout.py (SplitMix64's finaliser of
+seed + (i + 1) * golden), so a seed gives the same mask on either device."""
+from numba import cuda, uint64
+
+from ..cpu.dropout import GOLDEN, MIX1, MIX2
+from ._device import THREADS, blocks_for
+
+_GOLDEN, _MIX1, _MIX2 = int(GOLDEN), int(MIX1), int(MIX2)
+
+
+@cuda.jit(device=True)
+def _uniform(seed, i):
+    z = seed + (i + uint64(1)) * uint64(_GOLDEN)
+    z = (z ^ (z >> uint64(30))) * uint64(_MIX1)
+    z = (z ^ (z >> uint64(27))) * uint64(_MIX2)
+    z = z ^ (z >> uint64(31))
+    return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@cuda.jit
+def _forward(x, seed, p, scale, y, mask):
+    i = cuda.grid(1)
+    if i < x.size:
+        keep = _uniform(uint64(seed), uint64(i)) >= p
+        mask[i] = keep
+        y[i] = x[i] * scale if keep else 0
+
+
+@cuda.jit
+def _backward(dy, mask, scale, dx):
+    i = cuda.grid(1)
+    if i < dy.size:
+        dx[i] = dy[i] * scale if mask[i] else 0
+
+
+def dropout_forward(x, seed, p, scale, y, mask):
+    if x.size:
+        _forward[blocks_for(x.size), THREADS](x, uint64(seed), p, scale, y, mask)
+
+
+def dropout_backward(dy, mask, scale, dx):
+    if dy.size:
+        _backward[blocks_for(dy.size), THREADS](dy, mask, scale, dx)

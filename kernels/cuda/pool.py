@@ -1,0 +1,105 @@
+"""Max and average pooling on the GPU: one thread per output (forward) and
+one thread per input element (backward, gathering from every window that
+covers it: no atomics). Max keeps the first maximum in row-major order, NaN
+ranking above every number, as the CPU kernels and the reference.
+Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
+"""
+from numba import cuda
+
+from ._device import THREADS, blocks_for
+
+
+@cuda.jit(device=True)
+def _window_argmax(x, n, c, i0, j0, kh, kw):
+    H, W = x.shape[2], x.shape[3]
+    bi, bj = -1, -1
+    m = x[n, c, max(i0, 0), max(j0, 0)]
+    for r in range(max(i0, 0), min(i0 + kh, H)):
+        for s in range(max(j0, 0), min(j0 + kw, W)):
+            v = x[n, c, r, s]
+            if bi < 0 or v > m or (v != v and m == m):
+                m, bi, bj = v, r, s
+    return bi, bj
+
+
+@cuda.jit
+def _max_forward(x, kh, kw, sh, sw, ph, pw, y):
+    idx = cuda.grid(1)
+    N, C, OH, OW = y.shape
+    if idx >= N * C * OH * OW:
+        return
+    n, c, i, j = idx // (C * OH * OW), (idx // (OH * OW)) % C, (idx // OW) % OH, idx % OW
+    bi, bj = _window_argmax(x, n, c, i * sh - ph, j * sw - pw, kh, kw)
+    y[n, c, i, j] = x[n, c, bi, bj]
+
+
+@cuda.jit
+def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
+    idx = cuda.grid(1)
+    N, C, H, W = dx.shape
+    if idx >= N * C * H * W:
+        return
+    n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+    OH, OW = dy.shape[2], dy.shape[3]
+    acc = 0.0
+    for i in range(max(0, (h + ph - kh) // sh + 1), min(OH, (h + ph) // sh + 1)):
+        for j in range(max(0, (w + pw - kw) // sw + 1), min(OW, (w + pw) // sw + 1)):
+            bi, bj = _window_argmax(x, n, c, i * sh - ph, j * sw - pw, kh, kw)
+            if bi == h and bj == w:
+                acc += dy[n, c, i, j]
+    dx[n, c, h, w] = acc
+
+
+@cuda.jit
+def _avg_forward(x, kh, kw, sh, sw, ph, pw, y):
+    idx = cuda.grid(1)
+    N, C, OH, OW = y.shape
+    if idx >= N * C * OH * OW:
+        return
+    n, c, i, j = idx // (C * OH * OW), (idx // (OH * OW)) % C, (idx // OW) % OH, idx % OW
+    H, W = x.shape[2], x.shape[3]
+    i0, j0 = i * sh - ph, j * sw - pw
+    acc = 0.0
+    for r in range(max(i0, 0), min(i0 + kh, H)):
+        for s in range(max(j0, 0), min(j0 + kw, W)):
+            acc += x[n, c, r, s]
+    y[n, c, i, j] = acc / (kh * kw)
+
+
+@cuda.jit
+def _avg_backward(dy, kh, kw, sh, sw, ph, pw, dx):
+    idx = cuda.grid(1)
+    N, C, H, W = dx.shape
+    if idx >= N * C * H * W:
+        return
+    n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+    OH, OW = dy.shape[2], dy.shape[3]
+    acc = 0.0
+    for i in range(max(0, (h + ph - kh) // sh + 1), min(OH, (h + ph) // sh + 1)):
+        for j in range(max(0, (w + pw - kw) // sw + 1), min(OW, (w + pw) // sw + 1)):
+            acc += dy[n, c, i, j]
+    dx[n, c, h, w] = acc / (kh * kw)
+
+
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
+    _max_forward[blocks_for(y.size), THREADS](x, kh, kw, sh, sw, ph, pw, y)
+
+
+def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
+    _max_backward[blocks_for(dx.size), THREADS](dy, x, kh, kw, sh, sw, ph, pw, dx)
+
+
+def max_pool2d_2x2_forward(x, y):
+    max_pool2d_forward(x, 2, 2, 2, 2, 0, 0, y)
+
+
+def max_pool2d_2x2_backward(dy, x, dx):
+    max_pool2d_backward(dy, x, 2, 2, 2, 2, 0, 0, dx)
+
+
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
+    _avg_forward[blocks_for(y.size), THREADS](x, kh, kw, sh, sw, ph, pw, y)
+
+
+def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
+    _avg_backward[blocks_for(dx.size), THREADS](dy, kh, kw, sh, sw, ph, pw, dx)

@@ -1,0 +1,199 @@
+"""LSTM and GRU on the GPU: the GEMMs by gemm.py, one fused kernel for the
+gates of a step (one thread per (row, hidden unit)), and the same sequence
+structure as kernels/cpu/rnn.py (input projection of all steps hoisted into
+one GEMM; weight gradients by one GEMM over all steps). Math: see that file.
+"""
+import math
+
+from numba import cuda
+
+from ._device import THREADS, blocks_for
+from .activations import sigmoid
+from .gemm import matmul
+from .linear import column_sum
+
+
+@cuda.jit(device=True)
+def _bias(b, has, k):
+    """b[k], or 0 for a bias that is None (a dummy array then stands in for it)."""
+    return b[k] if has else 0.0
+
+
+@cuda.jit
+def _lstm_gates_forward(gi, gh, b_ih, b_hh, hi, hh, c, gates, c_new, tanh_c, h_new):
+    idx = cuda.grid(1)
+    N, H = c.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    a0 = gi[n, j] + gh[n, j] + _bias(b_ih, hi, j) + _bias(b_hh, hh, j)
+    a1 = gi[n, H + j] + gh[n, H + j] + _bias(b_ih, hi, H + j) + _bias(b_hh, hh, H + j)
+    a2 = gi[n, 2 * H + j] + gh[n, 2 * H + j] + _bias(b_ih, hi, 2 * H + j) + _bias(b_hh, hh, 2 * H + j)
+    a3 = gi[n, 3 * H + j] + gh[n, 3 * H + j] + _bias(b_ih, hi, 3 * H + j) + _bias(b_hh, hh, 3 * H + j)
+    i, f, g, o = sigmoid(a0), sigmoid(a1), math.tanh(a2), sigmoid(a3)
+    cn = f * c[n, j] + i * g
+    tc = math.tanh(cn)
+    gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j] = i, f, g, o
+    c_new[n, j], tanh_c[n, j], h_new[n, j] = cn, tc, o * tc
+
+
+@cuda.jit
+def _lstm_gates_backward(dh_new, dc_new, gates, c, tanh_c, da, dc):
+    idx = cuda.grid(1)
+    N, H = c.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    i, f, g, o = gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j]
+    tc = tanh_c[n, j]
+    dct = dc_new[n, j] + dh_new[n, j] * o * (1 - tc * tc)
+    da[n, j] = dct * g * i * (1 - i)
+    da[n, H + j] = dct * c[n, j] * f * (1 - f)
+    da[n, 2 * H + j] = dct * i * (1 - g * g)
+    da[n, 3 * H + j] = dh_new[n, j] * tc * o * (1 - o)
+    dc[n, j] = dct * f
+
+
+@cuda.jit
+def _gru_gates_forward(gi, gh, b_ih, b_hh, hi, hh, h, gates, gh_n, h_new):
+    idx = cuda.grid(1)
+    N, H = h.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    r = sigmoid(gi[n, j] + _bias(b_ih, hi, j) + gh[n, j] + _bias(b_hh, hh, j))
+    z = sigmoid(gi[n, H + j] + _bias(b_ih, hi, H + j) + gh[n, H + j] + _bias(b_hh, hh, H + j))
+    hn = gh[n, 2 * H + j] + _bias(b_hh, hh, 2 * H + j)
+    nn = math.tanh(gi[n, 2 * H + j] + _bias(b_ih, hi, 2 * H + j) + r * hn)
+    gates[n, j], gates[n, H + j], gates[n, 2 * H + j] = r, z, nn
+    gh_n[n, j] = hn
+    h_new[n, j] = (1 - z) * nn + z * h[n, j]
+
+
+@cuda.jit
+def _gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
+    idx = cuda.grid(1)
+    N, H = h.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    r, z, nn = gates[n, j], gates[n, H + j], gates[n, 2 * H + j]
+    d = dh_new[n, j]
+    da_n = d * (1 - z) * (1 - nn * nn)
+    da_z = d * (h[n, j] - nn) * z * (1 - z)
+    da_r = da_n * gh_n[n, j] * r * (1 - r)
+    dgi[n, j], dgi[n, H + j], dgi[n, 2 * H + j] = da_r, da_z, da_n
+    dgh[n, j], dgh[n, H + j], dgh[n, 2 * H + j] = da_r, da_z, da_n * r
+    dh_direct[n, j] = d * z
+
+
+@cuda.jit
+def _add(a, b, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] + b[i]
+
+
+def _add_flat(a, b, out):
+    """out = a + b for same-shaped C-contiguous arrays (out may be a or b)."""
+    n = out.size
+    _add[blocks_for(n), THREADS](a.reshape(n), b.reshape(n), out.reshape(n))
+
+
+def _biases(b_ih, b_hh, like):
+    """(b_ih, b_hh, has_ih, has_hh) with `like` standing in for a bias that is None."""
+    return (like if b_ih is None else b_ih, like if b_hh is None else b_hh,
+            b_ih is not None, b_hh is not None)
+
+
+def _grid(c):
+    return blocks_for(c.shape[0] * c.shape[1]), THREADS
+
+
+def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new, gh):
+    matmul(x, w_ih, gates, tb=True)
+    matmul(h, w_hh, gh, tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gates[0])
+    _lstm_gates_forward[_grid(c)](gates, gh, bi, bh, hi, hh, c, gates, c_new, tanh_c, h_new)
+
+
+def lstm_cell_backward(dh_new, dc_new, x, h, c, w_ih, w_hh, gates, tanh_c,
+                       dx, dh, dc, dw_ih, dw_hh, db, da):
+    _lstm_gates_backward[_grid(c)](dh_new, dc_new, gates, c, tanh_c, da, dc)
+    matmul(da, w_ih, dx)
+    matmul(da, w_hh, dh)
+    matmul(da, x, dw_ih, ta=True)
+    matmul(da, h, dw_hh, ta=True)
+    column_sum(da, db)
+
+
+def gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, gates, gh_n, h_new, gi, gh):
+    matmul(x, w_ih, gi, tb=True)
+    matmul(h, w_hh, gh, tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gi[0])
+    _gru_gates_forward[_grid(h)](gi, gh, bi, bh, hi, hh, h, gates, gh_n, h_new)
+
+
+def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
+                      dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgi, dgh, dh_direct):
+    _gru_gates_backward[_grid(h)](dh_new, gates, gh_n, h, dgi, dgh, dh_direct)
+    matmul(dgi, w_ih, dx)
+    matmul(dgh, w_hh, dh)
+    _add_flat(dh, dh_direct, dh)
+    matmul(dgi, x, dw_ih, ta=True)
+    matmul(dgh, h, dw_hh, ta=True)
+    column_sum(dgi, db_ih)
+    column_sum(dgh, db_hh)
+
+
+def _flat(a):
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
+    T = x.shape[0]
+    matmul(_flat(x), w_ih, _flat(gates), tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
+    for t in range(T):
+        matmul(hs[t], w_hh, gh, tb=True)
+        _lstm_gates_forward[_grid(cs[t])](gates[t], gh, bi, bh, hi, hh, cs[t], gates[t], cs[t + 1],
+                                          tanh_c[t], hs[t + 1])
+
+
+def lstm_backward(dout, dh, dc, x, w_ih, w_hh, hs, cs, gates, tanh_c, dx, dw_ih, dw_hh, db, da, dh_t):
+    T = x.shape[0]
+    for t in range(T - 1, -1, -1):
+        _add_flat(dout[t], dh, dh_t)
+        _lstm_gates_backward[_grid(dh)](dh_t, dc, gates[t], cs[t], tanh_c[t], da[t], dc)
+        matmul(da[t], w_hh, dh)
+    _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
+    column_sum(_flat(da), db)
+
+
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n, gi, gh):
+    T = x.shape[0]
+    matmul(_flat(x), w_ih, _flat(gi), tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
+    for t in range(T):
+        matmul(hs[t], w_hh, gh, tb=True)
+        _gru_gates_forward[_grid(hs[t])](gi[t], gh, bi, bh, hi, hh, hs[t], gates[t], gh_n[t], hs[t + 1])
+
+
+def gru_backward(dout, dh, x, w_ih, w_hh, hs, gates, gh_n, dx, dw_ih, dw_hh, db_ih, db_hh,
+                 dgi, dgh, dh_t, dh_direct):
+    T = x.shape[0]
+    for t in range(T - 1, -1, -1):
+        _add_flat(dout[t], dh, dh_t)
+        _gru_gates_backward[_grid(dh)](dh_t, gates[t], gh_n[t], hs[t], dgi[t], dgh[t], dh_direct)
+        matmul(dgh[t], w_hh, dh)
+        _add_flat(dh, dh_direct, dh)
+    _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh)
+    column_sum(_flat(dgi), db_ih)
+    column_sum(_flat(dgh), db_hh)
+
+
+def _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh):
+    T = x.shape[0]
+    matmul(_flat(dgi), w_ih, _flat(dx))
+    matmul(_flat(dgi), _flat(x), dw_ih, ta=True)
+    matmul(_flat(dgh), _flat(hs[:T]), dw_hh, ta=True)

@@ -1,0 +1,156 @@
+"""kernels/cuda against fastnn.reference, on a real GPU or on Numba's CUDA
+simulator (NUMBA_ENABLE_CUDASIM=1): tiny shapes, every kernel family.
+Run with: NUMBA_ENABLE_CUDASIM=1 pytest -m cuda"""
+import numpy as np
+import pytest
+
+import fastnn.functional as F
+import fastnn.reference as R
+from fastnn.testing import assert_close, rand
+
+cuda = pytest.importorskip("numba.cuda")
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not cuda.is_available(),
+                                 reason="no CUDA GPU (set NUMBA_ENABLE_CUDASIM=1 for the simulator)"),
+              # the simulator runs dropout's hash in NumPy uint64 scalars, whose wrap-around
+              # multiply (intended: the hash is arithmetic mod 2^64) warns
+              pytest.mark.filterwarnings("ignore:overflow encountered in scalar multiply")]
+
+DTYPES = [np.float32, np.float64]
+
+
+def dev(a):
+    return cuda.to_device(a) if isinstance(a, np.ndarray) else a
+
+
+def host(a):
+    if isinstance(a, tuple):
+        return tuple(host(v) for v in a)
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else a
+
+
+def check(name, *args):
+    """F.<name> on device copies of the array arguments == R.<name> on the host."""
+    got = host(getattr(F, name)(*[dev(a) for a in args]))
+    want = getattr(R, name)(*args)
+    got, want = (got if isinstance(got, tuple) else (got,)), (want if isinstance(want, tuple) else (want,))
+    for g, w in zip(got, want):
+        if isinstance(w, float):
+            assert g == pytest.approx(w, rel=1e-4)
+        elif w is not None:
+            assert isinstance(g, np.ndarray) and g.dtype == w.dtype
+            assert_close(g, w, name=name)
+    return got
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d(rng, dtype):
+    x, w, b = rand((2, 2, 5, 4), dtype, rng), rand((3, 2, 3, 2), dtype, rng), rand((3,), dtype, rng)
+    (y,) = check("conv2d", x, w, b, (2, 1), (1, 0))
+    check("conv2d_backward", rand(y.shape, dtype, rng), x, w, (2, 1), (1, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, s, p", [(2, None, 0), ((3, 2), (2, 1), 1)])
+def test_pooling(rng, dtype, k, s, p):
+    x = rand((1, 2, 5, 4), dtype, rng)
+    x[0, 0, 0, :2] = 0.5                      # a tie
+    for op in ("max_pool2d", "avg_pool2d"):
+        (y,) = check(op, x, k, s, p)
+        check(op + "_backward", rand(y.shape, dtype, rng), x, k, s, p)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_and_cross_entropy(rng, dtype):
+    x = rand((3, 5), dtype, rng, -4, 4)
+    for axis in (0, 1):
+        (y,) = check("softmax", x, axis)
+        check("log_softmax", x, axis)
+        check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
+    check("cross_entropy", x, np.array([4, 0, 2]))
+    with pytest.raises(ValueError, match="label 5"):
+        F.cross_entropy(dev(x), dev(np.array([5, 0, 2])))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_and_activations(rng, dtype):
+    x, w, b = rand((3, 4), dtype, rng), rand((5, 4), dtype, rng), rand((5,), dtype, rng)
+    check("linear", x, w, b)
+    check("linear_backward", rand((3, 5), dtype, rng), x, w)
+    a = rand((2, 7), dtype, rng, -3, 3)
+    for name in ("relu", "leaky_relu", "sigmoid", "tanh"):
+        (out,) = check(name, a)
+        check(name + "_backward", rand(a.shape, dtype, rng), a if "relu" in name else out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, training", [((4, 3), True), ((2, 3, 2, 2), True), ((2, 3, 2, 2), False)])
+def test_batch_norm(rng, dtype, shape, training):
+    x = rand(shape, dtype, rng)
+    g, b = rand((3,), dtype, rng), rand((3,), dtype, rng)
+    rm, rv = rand((3,), dtype, rng), rand((3,), dtype, rng, 0.5, 2)
+    drm, drv = dev(rm), dev(rv)
+    y, cache = F.batch_norm(dev(x), dev(g), dev(b), drm, drv, training)
+    y_ref, cache_ref = R.batch_norm(x, g, b, rm, rv, training)
+    assert_close(host(y), y_ref)
+    assert_close(host(drm), rm)
+    assert_close(host(drv), rv)
+    dy = rand(shape, dtype, rng)
+    for a, e in zip(F.batch_norm_backward(dev(dy), cache), R.batch_norm_backward(dy, cache_ref)):
+        assert_close(host(a), e)
+
+
+def test_dropout_draws_the_same_mask_as_the_cpu(rng):
+    x = rand((4, 9), np.float32, rng)
+    y, mask = F.dropout(dev(x), 0.4, seed=11)
+    y_cpu, mask_cpu = F.dropout(x, 0.4, seed=11)
+    np.testing.assert_array_equal(host(mask), mask_cpu)
+    assert_close(host(y), y_cpu)
+    check("dropout_backward", rand(x.shape, np.float32, rng), mask_cpu, 0.4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [(True, True), (True, False), (False, False)])
+def test_rnn_cells_and_sequences(rng, dtype, bias):
+    T, N, I, H = 3, 2, 3, 2
+    for kind, G in (("lstm", 4), ("gru", 3)):
+        w = [rand((G * H, I), dtype, rng), rand((G * H, H), dtype, rng),
+             rand((G * H,), dtype, rng) if bias[0] else None, rand((G * H,), dtype, rng) if bias[1] else None]
+        x, h, c = rand((N, I), dtype, rng), rand((N, H), dtype, rng), rand((N, H), dtype, rng)
+        dh = rand((N, H), dtype, rng)
+        if kind == "lstm":
+            *out, cache = F.lstm_cell(dev(x), dev(h), dev(c), *[dev(a) for a in w])
+            *ref_out, ref_cache = R.lstm_cell(x, h, c, *w)
+            grads = F.lstm_cell_backward(dev(dh), None, cache)
+            ref_grads = R.lstm_cell_backward(dh, None, ref_cache)
+        else:
+            *out, cache = F.gru_cell(dev(x), dev(h), *[dev(a) for a in w])
+            *ref_out, ref_cache = R.gru_cell(x, h, *w)
+            grads = F.gru_cell_backward(dev(dh), cache)
+            ref_grads = R.gru_cell_backward(dh, ref_cache)
+        for a, e in zip(list(out) + list(grads), list(ref_out) + list(ref_grads)):
+            assert (a is None) == (e is None)
+            if e is not None:
+                assert_close(host(a), e)
+        xs, dout = rand((T, N, I), dtype, rng), rand((T, N, H), dtype, rng)
+        if kind == "lstm":
+            *out, cache = F.lstm(dev(xs), dev(h), None, *[dev(a) for a in w])
+            *ref_out, ref_cache = R.lstm(xs, h, None, *w)
+            grads = F.lstm_backward(dev(dout), dev(dh), None, cache)
+            ref_grads = R.lstm_backward(dout, dh, None, ref_cache)
+        else:
+            *out, cache = F.gru(dev(xs), None, *[dev(a) for a in w])
+            *ref_out, ref_cache = R.gru(xs, None, *w)
+            grads = F.gru_backward(dev(dout), None, cache)
+            ref_grads = R.gru_backward(dout, None, ref_cache)
+        for a, e in zip(list(out) + list(grads), list(ref_out) + list(ref_grads)):
+            if e is not None:
+                assert_close(host(a), e)
+
+
+def test_noncontiguous_device_input_and_device_mixing(rng):
+    x = rand((3, 8), np.float32, rng)
+    d = dev(x)
+    assert_close(host(F.relu(d[:, ::2])), R.relu(x[:, ::2]))
+    with pytest.raises(TypeError, match="inputs of one call must all live on the host or all on the GPU"):
+        F.linear(d, rand((2, 8), np.float32, rng))
