@@ -23,6 +23,22 @@ def _data(p):
     return p.data if hasattr(p, "grad") and hasattr(p, "data") else p
 
 
+def _is_contiguous(a):
+    return a.flags.c_contiguous if isinstance(a, np.ndarray) else a.is_c_contiguous()
+
+
+def _to_host(a):
+    return a if isinstance(a, np.ndarray) else a.copy_to_host()
+
+
+def _copy_into(host, buf):
+    """buf (a state buffer, host or device) <- host values."""
+    if isinstance(buf, np.ndarray):
+        buf[...] = host
+    else:
+        buf.copy_to_device(np.ascontiguousarray(host))
+
+
 class Optimizer:
     """Base class: parameter bookkeeping, gradient collection, state_dict.
 
@@ -38,20 +54,64 @@ class Optimizer:
         arrays = [_data(p) for p in self.params]
         self.dtype, self.on_device = chk.float_arrays(
             type(self).__name__, **{f"params[{i}]": a for i, a in enumerate(arrays)})
-        if self.on_device:
-            raise TypeError(f"{type(self).__name__}: CUDA parameters are not supported yet")
         for i, a in enumerate(arrays):
-            if not a.flags.c_contiguous:
+            if not _is_contiguous(a):
                 raise ValueError(f"{type(self).__name__}: params[{i}] is not C-contiguous; "
                                  "parameters are updated in place through a flat view")
-        sizes = [a.size for a in arrays]
+        sizes = [int(np.prod(chk.shape_of(a))) for a in arrays]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.flat_params = typed.List([a.reshape(-1) for a in arrays])
         self.defaults = dict(defaults)
         total = int(self.offsets[-1])
-        self.state = {name: np.zeros(total, self.dtype) for name in self.STATE}
+        self.state = {name: self._zeros(total) for name in self.STATE}
         self.steps = np.zeros(len(arrays), np.int64)      # per parameter, as torch
+        self._param_views = (None, None)
         self._grad_cache = (None, None)
+
+    def _kernels(self):
+        if self.on_device:
+            from .kernels import cuda
+            return cuda
+        return _cpu
+
+    def _zeros(self, n):
+        if self.on_device:
+            from .kernels.cuda import device_zeros
+            return device_zeros((n,), self.dtype)
+        return np.zeros(n, self.dtype)
+
+    def _flat(self, a):
+        return a.reshape(int(np.prod(chk.shape_of(a))))
+
+    def _views(self):
+        """The flat views of the parameters that the kernels update: a typed list on
+        the CPU (one kernel call for all tensors), a list of device views on the GPU.
+        Rebuilt when a parameter's array is replaced (Module.to() does that)."""
+        arrays = [_data(p) for p in self.params]
+        ids = tuple(id(a) for a in arrays)
+        key, views = self._param_views
+        if ids != key:
+            if any(chk.is_device_array(a) != self.on_device for a in arrays):
+                where = "cuda" if not self.on_device else "cpu"
+                raise TypeError(f"{type(self).__name__}.step: the parameters moved to {where}; "
+                                f"call .to({where!r}) on the optimizer too")
+            flat = [self._flat(a) for a in arrays]
+            views = flat if self.on_device else typed.List(flat)
+            self._param_views = (ids, views)
+        return views
+
+    def to(self, device):
+        """Move the optimizer state to "cpu" or "cuda" (after moving the parameters)."""
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"{type(self).__name__}.to: device must be 'cpu' or 'cuda', got {device!r}")
+        on_device = device == "cuda"
+        if on_device != self.on_device:
+            host = {k: _to_host(v) for k, v in self.state.items()}
+            self.on_device = on_device
+            for k, v in host.items():
+                self.state[k] = self._zeros(v.size)
+                _copy_into(v, self.state[k])
+            self._param_views = self._grad_cache = (None, None)
+        return self
 
     # ---------------------------------------------------------------- step
 
@@ -70,28 +130,36 @@ class Optimizer:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             a = _data(p)
             if g is None:
-                flat.append(a.reshape(-1))          # placeholder, skipped by the kernel
+                flat.append(self._flat(a))          # placeholder, skipped by the kernel
                 continue
-            gd, _ = chk.float_arrays(f"{name}.step", allow_device=False, **{f"grads[{i}]": g})
+            gd, gdev = chk.float_arrays(f"{name}.step", **{f"grads[{i}]": g})
             if gd != self.dtype:
                 raise TypeError(f"{name}.step: grads[{i}] has dtype {gd}, expected {self.dtype} "
                                 f"like params[{i}]")
-            chk.check_shape(f"{name}.step", f"grads[{i}]", g, a.shape, f"(the shape of params[{i}])")
-            flat.append(np.ascontiguousarray(g).reshape(-1))
-        ids, cached = self._grad_cache
-        key = tuple(id(g) for g in flat)
-        if key != ids:       # the cached list holds the arrays, so their ids cannot be reused
-            cached = typed.List(flat)
-            self._grad_cache = (key, cached)
+            if gdev != self.on_device:
+                raise TypeError(f"{name}.step: grads[{i}] and params[{i}] must live on the same device")
+            chk.check_shape(f"{name}.step", f"grads[{i}]", g, chk.shape_of(a),
+                            f"(the shape of params[{i}])")
+            if self.on_device:
+                from .kernels.cuda import as_contiguous
+                flat.append(self._flat(as_contiguous(g)))
+            else:
+                flat.append(np.ascontiguousarray(g).reshape(-1))
+        key, cached = self._grad_cache
+        ids = tuple(id(g) for g in flat)
+        if ids != key:       # the cached list holds the arrays, so their ids cannot be reused
+            cached = flat if self.on_device else typed.List(flat)
+            self._grad_cache = (ids, cached)
         return cached, active
 
     def step(self, grads=None):
         """Update every parameter in place. grads: a list aligned with params
         (None entries skip that parameter), or None for each Parameter's .grad."""
+        params = self._views()
         flat_grads, active = self._gather_grads(grads)
         self.steps[active] += 1
-        with serial_if_small(int(self.offsets[-1])):
-            self._update(flat_grads, active)
+        with serial_if_small(0 if self.on_device else int(self.offsets[-1])):
+            self._update(params, flat_grads, active)
 
     def zero_grad(self, set_to_none=True):
         """Clear every Parameter's .grad (to None, as torch's default, or to zeros)."""
@@ -115,7 +183,7 @@ class Optimizer:
             entry = {"step": float(self.steps[i])}
             for name, buf in self.state.items():
                 if self._has_state(name, i):
-                    entry[name] = buf[lo:hi].reshape(shape).copy()
+                    entry[name] = _to_host(buf[lo:hi]).reshape(shape).copy()
             state[i] = entry
         group = dict(self.defaults, params=list(range(len(self.params))))
         return {"state": state, "param_groups": [group]}
@@ -130,18 +198,19 @@ class Optimizer:
                              f"{len(self.params)}")
         self.defaults.update({k: v for k, v in groups[0].items() if k != "params"})
         self.steps[:] = 0
-        for buf in self.state.values():
-            buf[:] = 0
+        host = {k: np.zeros(int(self.offsets[-1]), self.dtype) for k in self.state}
         for i, entry in d["state"].items():
             i = int(i)
             lo, hi = self.offsets[i], self.offsets[i + 1]
             self.steps[i] = int(entry["step"])
             for key, value in entry.items():
-                if key in self.state:
+                if key in host:
                     value = np.asarray(value)
                     chk.check_shape(f"{name}.load_state_dict", f"state[{i}][{key!r}]", value,
-                                    _data(self.params[i]).shape)
-                    self.state[key][lo:hi] = value.reshape(-1)
+                                    chk.shape_of(_data(self.params[i])))
+                    host[key][lo:hi] = value.reshape(-1)
+        for key, value in host.items():
+            _copy_into(value, self.state[key])
         self._after_load()
 
     def _has_state(self, name, i):
@@ -173,10 +242,10 @@ class SGD(Optimizer):
                                       nesterov=bool(nesterov), weight_decay=weight_decay))
         self.has_buffer = np.zeros(len(self.params), bool)
 
-    def _update(self, grads, active):
+    def _update(self, params, grads, active):
         d = self.defaults
         first = active & ~self.has_buffer
-        _cpu.sgd_step(self.flat_params, grads, active, self.state["momentum_buffer"], self.offsets,
+        self._kernels().sgd_step(params, grads, active, self.state["momentum_buffer"], self.offsets,
                       d["lr"], d["momentum"], d["dampening"], d["nesterov"], d["weight_decay"], first)
         if d["momentum"] != 0:
             self.has_buffer |= active
@@ -200,9 +269,9 @@ class RMSprop(Optimizer):
                                       weight_decay=_nonneg("RMSprop", "weight_decay", weight_decay),
                                       momentum=_nonneg("RMSprop", "momentum", momentum)))
 
-    def _update(self, grads, active):
+    def _update(self, params, grads, active):
         d = self.defaults
-        _cpu.rmsprop_step(self.flat_params, grads, active, self.state["square_avg"],
+        self._kernels().rmsprop_step(params, grads, active, self.state["square_avg"],
                           self.state["momentum_buffer"], self.offsets, d["lr"], d["alpha"], d["eps"],
                           d["weight_decay"], d["momentum"])
 
@@ -226,17 +295,17 @@ class Adam(Optimizer):
                                       eps=_nonneg(cls, "eps", eps),
                                       weight_decay=_nonneg(cls, "weight_decay", weight_decay)))
 
-    def _update(self, grads, active):
+    def _update(self, params, grads, active):
         d = self.defaults
         (b1, b2), step = d["betas"], self.steps[active]
         if step.size == 0:
             return
         if np.any(step != step[0]):      # parameters that skipped steps: one call per step count
             for s in np.unique(step):
-                self._update(grads, active & (self.steps == s))
+                self._update(params, grads, active & (self.steps == s))
             return
         t = int(step[0])
-        _cpu.adam_step(self.flat_params, grads, active, self.state["exp_avg"],
+        self._kernels().adam_step(params, grads, active, self.state["exp_avg"],
                        self.state["exp_avg_sq"], self.offsets, d["lr"], b1, b2, d["eps"],
                        d["weight_decay"], self.DECOUPLED, d["lr"] / (1 - b1 ** t),
                        float(np.sqrt(1 - b2 ** t)))

@@ -154,3 +154,50 @@ def test_noncontiguous_device_input_and_device_mixing(rng):
     assert_close(host(F.relu(d[:, ::2])), R.relu(x[:, ::2]))
     with pytest.raises(TypeError, match="inputs of one call must all live on the host or all on the GPU"):
         F.linear(d, rand((2, 8), np.float32, rng))
+
+
+def test_model_and_optimizer_move_to_the_gpu_and_back(rng):
+    import fastnn
+    from fastnn import nn, optim
+    fastnn.manual_seed(0)
+
+    def make():
+        # no conv bias before batch norm: its gradient is 0 up to rounding, and Adam would turn
+        # that rounding noise into full +-lr steps that differ between devices
+        return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3))
+    cpu_model, gpu_model = make(), make()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    x, y = rand((2, 1, 4, 4), np.float32, rng), np.array([0, 2])
+    loss_fn = nn.CrossEntropyLoss()
+    opts = [optim.Adam(m.parameters(), lr=0.1) for m in (cpu_model, gpu_model)]
+    gpu_model.to("cuda")
+    opts[1].to("cuda")
+    for model, opt, xb, yb in ((cpu_model, opts[0], x, y), (gpu_model, opts[1], dev(x), dev(y))):
+        for _ in range(2):
+            loss_fn(model(xb), yb)
+            model.backward(loss_fn.backward())
+            opt.step()
+            opt.zero_grad()
+    gpu_model.to("cpu")
+    opts[1].to("cpu")
+    for (name, a), b in zip(cpu_model.state_dict().items(), gpu_model.state_dict().values()):
+        assert_close(b, a, rtol=1e-4, name=name)
+    for a, b in zip(opts[0].state_dict()["state"].values(), opts[1].state_dict()["state"].values()):
+        assert_close(b["exp_avg"], a["exp_avg"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                                      ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.1)),
+                                      ("AdamW", dict(lr=0.01))])
+def test_optimizers_on_device_match_the_cpu(rng, name, kw):
+    from fastnn import optim
+    params = [rand((3, 2), np.float64, rng), rand((5,), np.float64, rng)]
+    dparams = [dev(p) for p in params]
+    cpu_opt, gpu_opt = getattr(optim, name)(params, **kw), getattr(optim, name)(dparams, **kw)
+    for _ in range(3):
+        grads = [rand(p.shape, np.float64, rng) for p in params]
+        cpu_opt.step(grads)
+        gpu_opt.step([dev(g) for g in grads])
+    for a, b in zip(params, dparams):
+        assert_close(host(b), a)

@@ -224,6 +224,8 @@ class Embedding(Module):
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), 1.0, dtype))
 
     def forward(self, idx):
+        if _checks.is_device_array(idx) or _checks.is_device_array(self.weight.data):
+            raise TypeError("Embedding runs on the host: pass NumPy indices and keep it on 'cpu'")
         idx = np.asarray(idx)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"Embedding: idx has dtype {idx.dtype}, expected an integer dtype")
@@ -303,8 +305,18 @@ class ResidualBlock(Module):
         self.relu = ReLU()
 
     def forward(self, x):
-        return self.relu(self.main(x) + self.shortcut(x))
+        return self.relu(_add(self.main(x), self.shortcut(x)))
 
     def backward(self, dy):
         dz = self.relu.backward(dy)
-        return self.main.backward(dz) + self.shortcut.backward(dz)
+        return _add(self.main.backward(dz), self.shortcut.backward(dz))
+
+
+def _add(a, b):
+    """a + b on the host or the device (a fresh array; the inputs stay as they are)."""
+    if isinstance(a, np.ndarray):
+        return a + b
+    from ..kernels.cuda import add, as_contiguous, device_empty
+    out = device_empty(a.shape, a.dtype)
+    add(as_contiguous(a), as_contiguous(b), out)
+    return out

@@ -153,7 +153,9 @@ class Module:
                 p.grad[...] = 0
 
     def to(self, device):
-        """Move parameters, gradients and buffers to "cpu" or "cuda" (in place; returns self)."""
+        """Move parameters, gradients and floating-point buffers to "cpu" or "cuda"
+        (in place; returns self). Integer counters stay host scalars. An optimizer
+        over these parameters follows with its own .to(device)."""
         if device not in ("cpu", "cuda"):
             raise ValueError(f"{type(self).__name__}.to: device must be 'cpu' or 'cuda', got {device!r}")
         move = _to_host if device == "cpu" else _to_device
@@ -163,7 +165,8 @@ class Module:
                 if p.grad is not None:
                     p.grad = move(p.grad)
             for name, b in list(m._buffers.items()):
-                m._buffers[name] = move(b)
+                if np.dtype(b.dtype).kind == "f":      # counters (num_batches_tracked) stay on the host
+                    m._buffers[name] = move(b)
         return self
 
     # ------------------------------------------------------------- display

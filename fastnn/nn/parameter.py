@@ -23,10 +23,17 @@ class Parameter:
 
     def accumulate_grad(self, g):
         """grad += g (grad starts as a copy of the first g)."""
+        if isinstance(g, np.ndarray):
+            if self.grad is None:
+                self.grad = g.copy()
+            else:
+                self.grad += g
+            return
+        from ..kernels.cuda import add, device_copy
         if self.grad is None:
-            self.grad = g.copy()
+            self.grad = device_copy(g)
         else:
-            self.grad += g
+            add(self.grad, g, self.grad)
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

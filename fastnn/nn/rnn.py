@@ -134,6 +134,9 @@ class _RNNBase(Module):
         """x (T, N, I) (or (N, T, I) with batch_first); hx: initial states (L*D, N, H)
         -> (out (T, N, D*H), h_n (L*D, N, H)) for GRU, (out, (h_n, c_n)) for LSTM."""
         name = type(self).__name__
+        if _checks.is_device_array(x):
+            raise TypeError(f"{name} (the module) runs on the host; for CUDA arrays call "
+                            f"fastnn.functional.lstm / gru, which run on the GPU")
         _checks.check_ndim(name, "x", x, 3, "(T, N, input_size)")
         if self.batch_first:
             x = np.swapaxes(x, 0, 1)

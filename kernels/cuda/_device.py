@@ -113,3 +113,17 @@ def to_host(a):
 def mean_of(a):
     """The mean of a 1-D device array, as a Python float (a small host copy)."""
     return float(np.mean(to_host(a)))
+
+
+@cuda.jit
+def _add(a, b, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] + b[i]
+
+
+def add(a, b, out):
+    """out = a + b for same-shaped C-contiguous device arrays (out may be a or b)."""
+    n = out.size
+    if n:
+        _add[blocks_for(n), THREADS](a.reshape(n), b.reshape(n), out.reshape(n))

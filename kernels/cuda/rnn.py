@@ -7,7 +7,7 @@ import math
 
 from numba import cuda
 
-from ._device import THREADS, blocks_for
+from ._device import THREADS, add, blocks_for
 from .activations import sigmoid
 from .gemm import matmul
 from .linear import column_sum
@@ -87,19 +87,6 @@ def _gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
     dh_direct[n, j] = d * z
 
 
-@cuda.jit
-def _add(a, b, out):
-    i = cuda.grid(1)
-    if i < out.size:
-        out[i] = a[i] + b[i]
-
-
-def _add_flat(a, b, out):
-    """out = a + b for same-shaped C-contiguous arrays (out may be a or b)."""
-    n = out.size
-    _add[blocks_for(n), THREADS](a.reshape(n), b.reshape(n), out.reshape(n))
-
-
 def _biases(b_ih, b_hh, like):
     """(b_ih, b_hh, has_ih, has_hh) with `like` standing in for a bias that is None."""
     return (like if b_ih is None else b_ih, like if b_hh is None else b_hh,
@@ -139,7 +126,7 @@ def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
     _gru_gates_backward[_grid(h)](dh_new, gates, gh_n, h, dgi, dgh, dh_direct)
     matmul(dgi, w_ih, dx)
     matmul(dgh, w_hh, dh)
-    _add_flat(dh, dh_direct, dh)
+    add(dh, dh_direct, dh)
     matmul(dgi, x, dw_ih, ta=True)
     matmul(dgh, h, dw_hh, ta=True)
     column_sum(dgi, db_ih)
@@ -163,7 +150,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
 def lstm_backward(dout, dh, dc, x, w_ih, w_hh, hs, cs, gates, tanh_c, dx, dw_ih, dw_hh, db, da, dh_t):
     T = x.shape[0]
     for t in range(T - 1, -1, -1):
-        _add_flat(dout[t], dh, dh_t)
+        add(dout[t], dh, dh_t)
         _lstm_gates_backward[_grid(dh)](dh_t, dc, gates[t], cs[t], tanh_c[t], da[t], dc)
         matmul(da[t], w_hh, dh)
     _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
@@ -183,10 +170,10 @@ def gru_backward(dout, dh, x, w_ih, w_hh, hs, gates, gh_n, dx, dw_ih, dw_hh, db_
                  dgi, dgh, dh_t, dh_direct):
     T = x.shape[0]
     for t in range(T - 1, -1, -1):
-        _add_flat(dout[t], dh, dh_t)
+        add(dout[t], dh, dh_t)
         _gru_gates_backward[_grid(dh)](dh_t, gates[t], gh_n[t], hs[t], dgi[t], dgh[t], dh_direct)
         matmul(dgh[t], w_hh, dh)
-        _add_flat(dh, dh_direct, dh)
+        add(dh, dh_direct, dh)
     _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh)
     column_sum(_flat(dgi), db_ih)
     column_sum(_flat(dgh), db_hh)
