@@ -92,6 +92,33 @@ def training_run(quick, out):
     return acc
 
 
+_FIRST_RESULTS = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+import fastnn, fastnn.functional as F
+x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 3, 3), np.float32)
+F.conv2d(x, w, None, 1, 1)
+F.lstm_cell(np.ones((2, 3), np.float32), np.ones((2, 4), np.float32), np.ones((2, 4), np.float32),
+            np.ones((16, 3), np.float32), np.ones((16, 4), np.float32))
+print(time.perf_counter() - t0)
+"""
+
+
+def startup_times():
+    """(cold, warm) seconds from `import fastnn` to the first conv2d and lstm_cell
+    results, each in a fresh process: cold compiles into an empty kernel cache,
+    warm loads the kernels that run cached."""
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        runs = [subprocess.run([sys.executable, "-c", _FIRST_RESULTS], env=env, check=True,
+                               capture_output=True, text=True) for _ in range(2)]
+    return tuple(float(r.stdout.strip().splitlines()[-1]) for r in runs)
+
+
 def plot(rows, path):
     try:
         import matplotlib
@@ -119,8 +146,16 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
     parser.add_argument("--plot", metavar="FILE.png", help="also write a bar chart of the speedups")
+    parser.add_argument("--startup", action="store_true",
+                        help="only measure start-up: import to the first conv2d and lstm_cell, "
+                             "with a cold and a warm kernel cache")
     args = parser.parse_args(argv)
     out = sys.stdout
+    if args.startup:
+        cold, warm = startup_times()
+        out.write(f"import fastnn to first conv2d + lstm_cell results: cold cache {cold:.2f} s, "
+                  f"warm cache {warm:.2f} s\n")
+        return 0
     out.write(f"{_environment()}\n\n")
     out.write("fastnn: Numba kernels for the layers of a deep-learning course, checked against a\n"
               "plain-NumPy reference of every op (fastnn.reference).\n\n")

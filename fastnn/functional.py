@@ -363,8 +363,9 @@ def dropout(x, p, training=True, seed=None):
     elif seed is None:
         seed = draw_seed()
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    _kernels(dev).dropout_forward(_contig(x, dev).reshape(-1), seed, p, scale, y.reshape(-1),
-                                  mask.reshape(-1))
+    # np.uint64: a Python int >= 2**63 would not fit the int64 Numba infers for it
+    _kernels(dev).dropout_forward(_contig(x, dev).reshape(-1), np.uint64(seed), p, scale,
+                                  y.reshape(-1), mask.reshape(-1))
     return y, mask
 
 

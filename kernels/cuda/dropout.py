@@ -22,7 +22,7 @@ def _uniform(seed, i):
 def _forward(x, seed, p, scale, y, mask):
     i = cuda.grid(1)
     if i < x.size:
-        keep = _uniform(uint64(seed), uint64(i)) >= p
+        keep = _uniform(seed, uint64(i)) >= p
         mask[i] = keep
         y[i] = x[i] * scale if keep else 0
 
@@ -36,7 +36,7 @@ def _backward(dy, mask, scale, dx):
 
 def dropout_forward(x, seed, p, scale, y, mask):
     if x.size:
-        _forward[blocks_for(x.size), THREADS](x, uint64(seed), p, scale, y, mask)
+        _forward[blocks_for(x.size), THREADS](x, seed, p, scale, y, mask)
 
 
 def dropout_backward(dy, mask, scale, dx):

@@ -1,0 +1,147 @@
+"""Bad input gets the contract's errors, from fastnn.functional and
+fastnn.reference alike, for every function: a wrong dtype or a dtype mix is a
+TypeError naming the argument and the dtype; a wrong rank is a ValueError
+naming the argument and its shape; inputs are never modified."""
+import numpy as np
+import pytest
+
+import fastnn.functional as F
+import fastnn.reference as R
+from fastnn.testing import rand
+
+N, C, H, W, K = 2, 3, 6, 5, 4
+
+
+def _valid(rng):
+    """name -> (positional args, names of the float-array args in order)."""
+    r = lambda *s: rand(s, np.float64, rng)  # noqa: E731
+    x, w, b = r(N, C, H, W), r(K, C, 3, 3), r(K)
+    y = r(N, K, H, W)
+    pooled = r(N, C, 3, 2)
+    v = {
+        "conv2d": ((x, w, b, 1, 1), ["x", "weight", "bias"]),
+        "conv2d_backward": ((y, x, w, 1, 1), ["dy", "x", "weight"]),
+        "max_pool2d": ((x, 2), ["x"]),
+        "max_pool2d_backward": ((pooled, x, 2), ["dy", "x"]),
+        "avg_pool2d": ((x, 2), ["x"]),
+        "avg_pool2d_backward": ((pooled, x, 2), ["dy", "x"]),
+        "softmax": ((r(3, 4),), ["x"]),
+        "log_softmax": ((r(3, 4),), ["x"]),
+        "softmax_backward": ((r(3, 4), r(3, 4)), ["dy", "y"]),
+        "cross_entropy": ((r(3, 4), np.array([0, 3, 1])), ["logits"]),
+        "linear": ((r(3, 5), r(2, 5), r(2)), ["x", "weight", "bias"]),
+        "linear_backward": ((r(3, 2), r(3, 5), r(2, 5)), ["dy", "x", "weight"]),
+        "batch_norm": ((r(4, 3), r(3), r(3), r(3), r(3) + 1.5), ["x", "gamma", "beta", "running_mean",
+                                                                 "running_var"]),
+        "dropout": ((r(3, 4), 0.5, True, 3), ["x"]),
+        "lstm_cell": ((r(2, 3), r(2, 4), r(2, 4), r(16, 3), r(16, 4), r(16), r(16)),
+                      ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
+        "gru_cell": ((r(2, 3), r(2, 4), r(12, 3), r(12, 4), r(12), r(12)),
+                     ["x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
+        "lstm": ((r(5, 2, 3), r(2, 4), r(2, 4), r(16, 3), r(16, 4), r(16), r(16)),
+                 ["x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
+        "gru": ((r(5, 2, 3), r(2, 4), r(12, 3), r(12, 4), r(12), r(12)),
+                ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
+    }
+    for name in ("relu", "sigmoid", "tanh", "leaky_relu"):
+        v[name] = ((r(3, 4),), ["x"])
+        v[name + "_backward"] = ((r(3, 4), r(3, 4)), ["dy", "x" if "relu" in name else "y"])
+    return v
+
+
+NAMES = sorted(_valid(np.random.default_rng(0)))
+IMPLS = {"functional": F, "reference": R}
+
+
+def _with(args, pos, value):
+    args = list(args)
+    args[pos] = value
+    return args
+
+
+def _float_positions(args):
+    return [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", NAMES)
+def test_integer_arrays_are_rejected_naming_the_argument(rng, impl, name):
+    args, names = _valid(rng)[name]
+    for pos, arg_name in zip(_float_positions(args), names):
+        bad = _with(args, pos, args[pos].astype(np.int32))
+        with pytest.raises(TypeError, match=rf"{name}: {arg_name} has dtype int32"):
+            getattr(IMPLS[impl], name)(*bad)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", NAMES)
+def test_a_dtype_mix_is_rejected_naming_the_argument(rng, impl, name):
+    args, names = _valid(rng)[name]
+    positions = _float_positions(args)
+    if len(positions) < 2:
+        pytest.skip("one float input")
+    pos, arg_name = positions[-1], names[len(positions) - 1]
+    bad = _with(args, pos, args[pos].astype(np.float32))
+    with pytest.raises(TypeError, match=rf"{name}: {arg_name} has dtype float32"):
+        getattr(IMPLS[impl], name)(*bad)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", NAMES)
+def test_a_wrong_rank_is_rejected_naming_the_argument(rng, impl, name):
+    if name in ("softmax", "log_softmax", "softmax_backward") or name.split("_")[0] in (
+            "relu", "sigmoid", "tanh", "leaky", "dropout"):
+        pytest.skip("any rank is valid")
+    args, names = _valid(rng)[name]
+    for pos, arg_name in zip(_float_positions(args), names):
+        bad = _with(args, pos, args[pos][None])
+        with pytest.raises(ValueError, match=rf"{name}: {arg_name} (has shape|must be)"):
+            getattr(IMPLS[impl], name)(*bad)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", NAMES)
+def test_non_arrays_are_rejected(rng, impl, name):
+    args, names = _valid(rng)[name]
+    pos = _float_positions(args)[0]
+    with pytest.raises(TypeError, match=rf"{name}: {names[0]} must be a NumPy array or a CUDA array, got builtins.list"):
+        getattr(IMPLS[impl], name)(*_with(args, pos, args[pos].tolist()))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", NAMES)
+def test_inputs_are_never_modified(rng, impl, name):
+    args, _ = _valid(rng)[name]
+    if name == "batch_norm":
+        args = list(args[:3]) + [None, None]       # running stats are updated in place, by contract
+    before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    getattr(IMPLS[impl], name)(*args)
+    for a, b in zip(args, before):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("call, err, match", [
+    (lambda m: m.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), stride=(1, 0)), ValueError, "stride must be >= 1"),
+    (lambda m: m.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), stride=True), TypeError, "stride must be an int"),
+    (lambda m: m.max_pool2d(np.zeros((1, 1, 4, 4)), 2, padding=-1), ValueError, "padding must be >= 0"),
+    (lambda m: m.avg_pool2d(np.zeros((0, 1, 4, 4)), 2), ValueError, "every dimension >= 1"),
+    (lambda m: m.conv2d(np.zeros((1, 0, 4, 4)), np.zeros((1, 0, 3, 3))), ValueError, "every dimension >= 1"),
+    (lambda m: m.softmax(np.zeros(())), ValueError, "at least one dimension"),
+    (lambda m: m.leaky_relu(np.zeros(3), "0.1"), TypeError, "negative_slope must be a real number"),
+    (lambda m: m.batch_norm(np.zeros((2, 3)), None, None, None, None, eps=-1.0), ValueError, "eps must be in"),
+    (lambda m: m.dropout(np.zeros(3), float("nan")), ValueError, "p must be in"),
+])
+def test_scalar_and_empty_arguments(impl, call, err, match):
+    with pytest.raises(err, match=match):
+        call(IMPLS[impl])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_empty_arrays_are_handled_where_the_op_allows(impl):
+    m = IMPLS[impl]
+    assert m.relu(np.zeros((0, 3))).shape == (0, 3)
+    assert m.softmax(np.zeros((0, 3))).shape == (0, 3)
+    y, mask = m.dropout(np.zeros((2, 0)), 0.5, seed=1)
+    assert y.shape == mask.shape == (2, 0)
