@@ -19,11 +19,16 @@ def _check_module_grads(module, x, rng, atol=1e-6, input_grad=True):
     if input_grad:
         num = numerical_grad(lambda v: module(v), x, dy)
         assert_close(dx, num, rtol=atol, name="dx")
+    _check_param_grads(module, lambda: module(x), dy, atol)
+
+
+def _check_param_grads(module, forward, dy, atol=1e-6):
+    """Each parameter's .grad against central differences of sum(forward() * dy)."""
     for name, p in module.named_parameters():
         def f(v, p=p):
             old = p.data.copy()
             p.data[...] = v
-            out = module(x)
+            out = forward()
             p.data[...] = old
             return out
         assert_close(p.grad, numerical_grad(f, p.data.copy(), dy), rtol=atol, name=name)
@@ -104,14 +109,7 @@ def test_char_lstm_gradients(rng):
     d = rand(logits.shape, np.float64, rng)
     m.zero_grad()
     m.backward(d)
-    for name, p in m.named_parameters():
-        def f(v, p=p):
-            old = p.data.copy()
-            p.data[...] = v
-            out = m(idx)
-            p.data[...] = old
-            return out
-        assert_close(p.grad, numerical_grad(f, p.data.copy(), d), rtol=1e-6, name=name)
+    _check_param_grads(m, lambda: m(idx), d)
 
 
 def test_torch_state_dict_names_without_torch():

@@ -338,3 +338,12 @@ def test_adam_and_adamw_hand_computed():
     ref.adam_update(p, np.array([1.0]), np.zeros(1), np.zeros(1), 1, lr=0.1, eps=0.0,
                     weight_decay=0.5, decoupled=True)
     assert_close(p, [2.0 * 0.95 - 0.1])
+
+
+def test_functional_and_reference_share_names_and_signatures():
+    import inspect
+
+    import fastnn.functional as F
+    for name in F.__all__:
+        assert hasattr(ref, name), f"fastnn.reference lacks {name}"
+        assert inspect.signature(getattr(F, name)) == inspect.signature(getattr(ref, name)), name

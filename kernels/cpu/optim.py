@@ -22,12 +22,16 @@ BLOCK = 1 << 16
 
 
 @njit(cache=True, inline="always")
-def _segment(offsets, blk, k):
-    """The part of block `blk` that lies in tensor k, as (lo, hi) flat indices, or an
-    empty range; blocks are walked as k = first tensor of the block, k + 1, ..."""
+def _segment(params, grads, offsets, blk, k):
+    """The part of block `blk` that lies in tensor k: (p, g, lo, hi), p and g the
+    contiguous slices of tensor k's parameter and gradient, [lo, hi) the same
+    elements' flat indices into the state buffers (lo == hi: none)."""
     total = offsets[-1]
-    start, end = blk * BLOCK, min(total, (blk + 1) * BLOCK)
-    return max(start, offsets[k]), min(end, offsets[k + 1])
+    lo = max(blk * BLOCK, offsets[k])
+    hi = min(min(total, (blk + 1) * BLOCK), offsets[k + 1])
+    hi = max(lo, hi)
+    base = offsets[k]
+    return params[k][lo - base:hi - base], grads[k][lo - base:hi - base], lo, hi
 
 
 @njit(cache=True, inline="always")
@@ -52,10 +56,9 @@ def adam_step(params, grads, active, exp_avg, exp_avg_sq, offsets, lr, beta1, be
     for blk in prange((offsets[-1] + BLOCK - 1) // BLOCK):
         k0, k1 = _tensors_of_block(offsets, blk)
         for k in range(k0, k1):
-            lo, hi = _segment(offsets, blk, k)
-            if not active[k] or lo >= hi:
+            if not active[k]:
                 continue
-            p, g = params[k][lo - offsets[k]:hi - offsets[k]], grads[k][lo - offsets[k]:hi - offsets[k]]
+            p, g, lo, hi = _segment(params, grads, offsets, blk, k)
             m, v = exp_avg[lo:hi], exp_avg_sq[lo:hi]
             for i in range(p.size):
                 pi = p[i] * shrink
@@ -75,10 +78,9 @@ def sgd_step(params, grads, active, momentum_buffer, offsets, lr, momentum, damp
     for blk in prange((offsets[-1] + BLOCK - 1) // BLOCK):
         k0, k1 = _tensors_of_block(offsets, blk)
         for k in range(k0, k1):
-            lo, hi = _segment(offsets, blk, k)
-            if not active[k] or lo >= hi:
+            if not active[k]:
                 continue
-            p, g = params[k][lo - offsets[k]:hi - offsets[k]], grads[k][lo - offsets[k]:hi - offsets[k]]
+            p, g, lo, hi = _segment(params, grads, offsets, blk, k)
             buf = momentum_buffer[lo:hi]
             first = first_step[k]
             for i in range(p.size):
@@ -99,10 +101,9 @@ def rmsprop_step(params, grads, active, square_avg, momentum_buffer, offsets, lr
     for blk in prange((offsets[-1] + BLOCK - 1) // BLOCK):
         k0, k1 = _tensors_of_block(offsets, blk)
         for k in range(k0, k1):
-            lo, hi = _segment(offsets, blk, k)
-            if not active[k] or lo >= hi:
+            if not active[k]:
                 continue
-            p, g = params[k][lo - offsets[k]:hi - offsets[k]], grads[k][lo - offsets[k]:hi - offsets[k]]
+            p, g, lo, hi = _segment(params, grads, offsets, blk, k)
             sq, buf = square_avg[lo:hi], momentum_buffer[lo:hi]
             for i in range(p.size):
                 d = g[i] + wd * p[i] if weight_decay != 0 else g[i]

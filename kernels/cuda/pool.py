@@ -22,6 +22,12 @@ def _window_argmax(x, n, c, i0, j0, kh, kw):
     return bi, bj
 
 
+@cuda.jit(device=True)
+def _covering(h, p, k, s, out_size):
+    """The range [lo, hi) of windows i (rows or columns) with i*s - p <= h < i*s - p + k."""
+    return max(0, (h + p - k) // s + 1), min(out_size, (h + p) // s + 1)
+
+
 @cuda.jit
 def _max_forward(x, kh, kw, sh, sw, ph, pw, y):
     idx = cuda.grid(1)
@@ -40,10 +46,11 @@ def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     if idx >= N * C * H * W:
         return
     n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
-    OH, OW = dy.shape[2], dy.shape[3]
+    i0, i1 = _covering(h, ph, kh, sh, dy.shape[2])
+    j0, j1 = _covering(w, pw, kw, sw, dy.shape[3])
     acc = 0.0
-    for i in range(max(0, (h + ph - kh) // sh + 1), min(OH, (h + ph) // sh + 1)):
-        for j in range(max(0, (w + pw - kw) // sw + 1), min(OW, (w + pw) // sw + 1)):
+    for i in range(i0, i1):
+        for j in range(j0, j1):
             bi, bj = _window_argmax(x, n, c, i * sh - ph, j * sw - pw, kh, kw)
             if bi == h and bj == w:
                 acc += dy[n, c, i, j]
@@ -73,10 +80,11 @@ def _avg_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     if idx >= N * C * H * W:
         return
     n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
-    OH, OW = dy.shape[2], dy.shape[3]
+    i0, i1 = _covering(h, ph, kh, sh, dy.shape[2])
+    j0, j1 = _covering(w, pw, kw, sw, dy.shape[3])
     acc = 0.0
-    for i in range(max(0, (h + ph - kh) // sh + 1), min(OH, (h + ph) // sh + 1)):
-        for j in range(max(0, (w + pw - kw) // sw + 1), min(OW, (w + pw) // sw + 1)):
+    for i in range(i0, i1):
+        for j in range(j0, j1):
             acc += dy[n, c, i, j]
     dx[n, c, h, w] = acc / (kh * kw)
 

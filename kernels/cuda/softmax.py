@@ -71,27 +71,23 @@ def _softmax_backward(dy, y, dx):
 
 @cuda.jit
 def _cross_entropy(logits, target, row_loss, dlogits):
+    """logits as (N, C, 1): the lane layout _row_max reads."""
     n = cuda.blockIdx.x
-    N, C = logits.shape
+    N, C = dlogits.shape
     buf = cuda.shared.array(THREADS, dtype="float64")
-    m = -math.inf
-    for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
-        v = logits[n, j]
-        if v > m or v != v:
-            m = v
-    m = _block_reduce(buf, m, True)
+    m = _row_max(logits, n, 0, C, buf)
     s = 0.0
     for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
-        s += math.exp(logits[n, j] - m)
+        s += math.exp(logits[n, j, 0] - m)
     s = _block_reduce(buf, s, False)
     t = target[n]
     for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
-        d = math.exp(logits[n, j] - m) / s
+        d = math.exp(logits[n, j, 0] - m) / s
         if j == t:
             d -= 1.0
         dlogits[n, j] = d / N
     if cuda.threadIdx.x == 0:
-        row_loss[n] = m + math.log(s) - logits[n, t]
+        row_loss[n] = m + math.log(s) - logits[n, t, 0]
 
 
 def softmax_forward(x, log, y):
@@ -105,4 +101,5 @@ def softmax_backward(dy, y, dx):
 
 
 def cross_entropy_forward_backward(logits, target, row_loss, dlogits):
-    _cross_entropy[logits.shape[0], THREADS](logits, target, row_loss, dlogits)
+    N, C = logits.shape
+    _cross_entropy[N, THREADS](logits.reshape(N, C, 1), target, row_loss, dlogits)
