@@ -5,7 +5,7 @@ Math as in kernels/cpu/batchnorm.py; reference: fastnn/reference/batchnorm.py.
 """
 import math
 
-from numba import cuda
+from numba import cuda, float64
 
 from ._device import THREADS, blocks_for
 from .softmax import _block_reduce
@@ -16,7 +16,7 @@ def _forward_train(x, gamma, beta, has_gamma, has_beta, eps, y, mean, var, inv_s
     c = cuda.blockIdx.x
     N, C, P = x.shape
     M = N * P
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     x0 = x[0, c, 0]
     s = 0.0
     ss = 0.0
@@ -55,7 +55,7 @@ def _backward(dy, x, gamma, has_gamma, mean, inv_std, training, dx, dgamma, dbet
     c = cuda.blockIdx.x
     N, C, P = x.shape
     M = N * P
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     m, inv = mean[c], inv_std[c]
     sb = 0.0
     sg = 0.0

@@ -6,7 +6,7 @@ col2im: one thread per input element, gathering every (r, s, i, j) whose
 window covers it, so the sum needs no atomics and is deterministic.
 Reference: fastnn/reference/conv.py; CPU twin: kernels/cpu/conv.py.
 """
-from numba import cuda
+from numba import cuda, float64
 
 from ..cpu.conv import CHUNK_ELEMENTS
 from ._device import THREADS, blocks_for, device_empty
@@ -88,7 +88,7 @@ def _channel_sum(dy, out):
     acc = 0.0
     for i in range(t, N * H * W, cuda.blockDim.x):
         acc += dy[i // (H * W), k, (i // W) % H, i % W]
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     buf[t] = acc
     cuda.syncthreads()
     step = cuda.blockDim.x // 2

@@ -7,7 +7,7 @@ Math as in kernels/cpu/softmax.py; reference: fastnn/reference/softmax.py.
 """
 import math
 
-from numba import cuda
+from numba import cuda, float64
 
 from ._device import THREADS
 
@@ -44,7 +44,7 @@ def _softmax_forward(x, log, y):
     lane = cuda.blockIdx.x
     O, L, I = x.shape
     o, i = lane // I, lane % I
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     m = _row_max(x, o, i, L, buf)
     s = 0.0
     for j in range(cuda.threadIdx.x, L, cuda.blockDim.x):
@@ -60,7 +60,7 @@ def _softmax_backward(dy, y, dx):
     lane = cuda.blockIdx.x
     O, L, I = y.shape
     o, i = lane // I, lane % I
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     dot = 0.0
     for j in range(cuda.threadIdx.x, L, cuda.blockDim.x):
         dot += dy[o, j, i] * y[o, j, i]
@@ -74,7 +74,7 @@ def _cross_entropy(logits, target, row_loss, dlogits):
     """logits as (N, C, 1): the lane layout _row_max reads."""
     n = cuda.blockIdx.x
     N, C = dlogits.shape
-    buf = cuda.shared.array(THREADS, dtype="float64")
+    buf = cuda.shared.array(THREADS, float64)
     m = _row_max(logits, n, 0, C, buf)
     s = 0.0
     for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
