@@ -304,15 +304,114 @@ def _digits_cnn(quick):
     return impls
 
 
+def _activations(quick):
+    """relu, sigmoid and tanh forward and backward over 2^22 (2^20 quick) floats."""
+    rng = _rng()
+    x = rng.standard_normal(1 << (20 if quick else 22)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+
+    def run(m):
+        return (m.relu_backward(dy, x), m.sigmoid_backward(dy, m.sigmoid(m.relu(x))),
+                m.tanh_backward(dy, m.tanh(x)))
+    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+    torch = _torch()
+    if torch:
+        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+
+        def torch_act():
+            return torch.autograd.grad((torch.relu(tx), torch.sigmoid(torch.relu(tx)), torch.tanh(tx)),
+                                       tx, (tdy, tdy, tdy))
+        impls["torch"] = torch_act
+    return impls
+
+
+def _dropout(quick):
+    rng = _rng()
+    x = rng.standard_normal(1 << (20 if quick else 22)).astype(np.float32)
+
+    def run(m):
+        y, mask = m.dropout(x, 0.5, True, 7)
+        return m.dropout_backward(y, mask, 0.5)
+    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+    torch = _torch()
+    if torch:
+        tx = torch.tensor(x, requires_grad=True)
+
+        def torch_dropout():
+            y = torch.nn.functional.dropout(tx, 0.5, True)
+            return torch.autograd.grad(y, tx, y.detach())
+        impls["torch"] = torch_dropout
+    return impls
+
+
+def _linear(quick):
+    rng = _rng()
+    n = 64 if quick else 256
+    x = rng.standard_normal((n, 1024)).astype(np.float32)
+    w = (rng.standard_normal((1024, 1024)) * 0.03).astype(np.float32)
+    b = rng.standard_normal(1024).astype(np.float32)
+    dy = rng.standard_normal((n, 1024)).astype(np.float32)
+    impls = {m_name: (lambda m=m: (m.linear(x, w, b), m.linear_backward(dy, x, w)))
+             for m_name, m in (("fastnn", F), ("reference", R))}
+    torch = _torch()
+    if torch:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        tdy = torch.tensor(dy)
+        impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.linear(tx, tw, tb), (tx, tw, tb), tdy)
+    return impls
+
+
+def _avg_pool(quick):
+    rng = _rng()
+    x = rng.standard_normal((8 if quick else 32, 64, 32, 32)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    impls = {m_name: (lambda m=m: (m.avg_pool2d(x, 3, 1, 1), m.avg_pool2d_backward(dy, x, 3, 1, 1)))
+             for m_name, m in (("fastnn", F), ("reference", R))}
+    torch = _torch()
+    if torch:
+        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+        impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.avg_pool2d(tx, 3, 1, 1), tx, tdy)
+    return impls
+
+
+def _gru_sequence(quick):
+    rng = _rng()
+    T, N, I, H = (10 if quick else 50), 64, 256, 512
+    x = rng.standard_normal((T, N, I)).astype(np.float32)
+    w_ih = (rng.standard_normal((3 * H, I)) * 0.05).astype(np.float32)
+    w_hh = (rng.standard_normal((3 * H, H)) * 0.05).astype(np.float32)
+    b_ih, b_hh = (rng.standard_normal(3 * H).astype(np.float32) for _ in range(2))
+    dout = rng.standard_normal((T, N, H)).astype(np.float32)
+
+    def run(m):
+        out, hn, cache = m.gru(x, None, w_ih, w_hh, b_ih, b_hh)
+        return m.gru_backward(dout, None, cache)
+    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+    torch = _torch()
+    if torch:
+        mod = torch.nn.GRU(I, H)
+        with torch.no_grad():
+            for p, a in zip(mod.parameters(), (w_ih, w_hh, b_ih, b_hh)):
+                p.copy_(torch.tensor(a))
+        tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
+        impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
+    return impls
+
+
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
+    Workload("avg_pool2d", "pool", "avg_pool2d 3x3/1 pad 1 fwd+bwd, x 32x64x32x32, f32", _avg_pool),
     Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),
+    Workload("linear", "dense", "linear fwd+bwd, x 256x1024, w 1024x1024, f32", _linear),
+    Workload("activations", "dense", "relu, sigmoid, tanh fwd+bwd over 2^22 f32", _activations),
+    Workload("dropout", "dense", "dropout p 0.5 fwd+bwd over 2^22 f32", _dropout),
     Workload("batch_norm", "batchnorm", "batch_norm 2d fwd+bwd (training), 32x64x32x32, f32", _batch_norm),
     Workload("lstm_cell", "rnn", "lstm_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("lstm")),
     Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
     Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _lstm_sequence),
+    Workload("gru", "rnn", "gru fwd+bwd, T 50, N 64, I 256, H 512, f32", _gru_sequence),
     Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),
     Workload("digits_cnn", "training", "digits CNN training epoch, 47 batches of 32, Adam", _digits_cnn),
     Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),

@@ -26,7 +26,7 @@ Sequences run the cell over t = 0..T-1 and backpropagate through time,
 summing the weight gradients of every step. A bias that is None is zero and
 its gradient is None.
 """
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 

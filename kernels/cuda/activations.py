@@ -70,11 +70,11 @@ def _tanh_backward(dy, y, dx):
 
 
 def _launcher(kernel):
+    """A host function launching `kernel` with one thread per element of its output (the last argument)."""
     def launch(*args):
         out = args[-1]
         if out.size:
             kernel[blocks_for(out.size), THREADS](*args)
-    launch.__name__ = kernel.__name__.lstrip("_") if hasattr(kernel, "__name__") else "kernel"
     return launch
 
 

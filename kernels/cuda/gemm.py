@@ -16,9 +16,9 @@ _tiled = {}
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
     import cupy as _cupy
-    if numba.config.ENABLE_CUDASIM:
-        _cupy = None
 except ImportError:
+    _cupy = None
+if numba.config.ENABLE_CUDASIM:
     _cupy = None
 
 

@@ -23,6 +23,13 @@ def _window_argmax(x, n, c, i0, j0, kh, kw):
 
 
 @cuda.jit(device=True)
+def _nchw(idx, shape):
+    """The (n, c, h, w) index of flat element idx of a C-contiguous (N, C, H, W) array."""
+    C, H, W = shape[1], shape[2], shape[3]
+    return idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+
+
+@cuda.jit(device=True)
 def _covering(h, p, k, s, out_size):
     """The range [lo, hi) of windows i (rows or columns) with i*s - p <= h < i*s - p + k."""
     return max(0, (h + p - k) // s + 1), min(out_size, (h + p) // s + 1)
@@ -34,7 +41,7 @@ def _max_forward(x, kh, kw, sh, sw, ph, pw, y):
     N, C, OH, OW = y.shape
     if idx >= N * C * OH * OW:
         return
-    n, c, i, j = idx // (C * OH * OW), (idx // (OH * OW)) % C, (idx // OW) % OH, idx % OW
+    n, c, i, j = _nchw(idx, y.shape)
     bi, bj = _window_argmax(x, n, c, i * sh - ph, j * sw - pw, kh, kw)
     y[n, c, i, j] = x[n, c, bi, bj]
 
@@ -45,7 +52,7 @@ def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     N, C, H, W = dx.shape
     if idx >= N * C * H * W:
         return
-    n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+    n, c, h, w = _nchw(idx, dx.shape)
     i0, i1 = _covering(h, ph, kh, sh, dy.shape[2])
     j0, j1 = _covering(w, pw, kw, sw, dy.shape[3])
     acc = 0.0
@@ -63,7 +70,7 @@ def _avg_forward(x, kh, kw, sh, sw, ph, pw, y):
     N, C, OH, OW = y.shape
     if idx >= N * C * OH * OW:
         return
-    n, c, i, j = idx // (C * OH * OW), (idx // (OH * OW)) % C, (idx // OW) % OH, idx % OW
+    n, c, i, j = _nchw(idx, y.shape)
     H, W = x.shape[2], x.shape[3]
     i0, j0 = i * sh - ph, j * sw - pw
     acc = 0.0
@@ -79,7 +86,7 @@ def _avg_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     N, C, H, W = dx.shape
     if idx >= N * C * H * W:
         return
-    n, c, h, w = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
+    n, c, h, w = _nchw(idx, dx.shape)
     i0, i1 = _covering(h, ph, kh, sh, dy.shape[2])
     j0, j1 = _covering(w, pw, kw, sw, dy.shape[3])
     acc = 0.0
