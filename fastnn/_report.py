@@ -30,10 +30,6 @@ def _best_time(fn, budget, max_reps):
 
 
 def _environment():
-    try:
-        layer = numba.threading_layer()
-    except ValueError:
-        layer = "not loaded yet"
     torch = "not installed"
     try:
         import torch as _t
@@ -41,7 +37,7 @@ def _environment():
     except ImportError:
         pass
     return (f"fastnn {fastnn.__version__} | numpy {np.__version__} | numba {numba.__version__} "
-            f"({numba.config.NUMBA_NUM_THREADS} threads, {layer}) | torch {torch} | "
+            f"({numba.config.NUMBA_NUM_THREADS} threads) | torch {torch} | "
             f"python {platform.python_version()}")
 
 
@@ -167,7 +163,8 @@ def main(argv=None):
     rows = benchmark_table(args.quick, out)
     out.write("\n  (speedup = other's time / fastnn's time; > 1 means fastnn is faster)\n\n")
     training_run(args.quick, out)
-    out.write(f"\ndone in {time.perf_counter() - t0:.0f} s (the first run also compiles and caches the kernels)\n")
+    out.write(f"\ndone in {time.perf_counter() - t0:.0f} s (the first run also compiles and caches the kernels); "
+              f"Numba threading layer: {numba.threading_layer()}\n")
     if args.plot:
         plot(rows, args.plot)
         out.write(f"wrote {args.plot}\n")

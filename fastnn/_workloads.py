@@ -126,27 +126,39 @@ def _batch_norm(quick):
     return impls
 
 
+def _rnn_inputs(kind, T):
+    """Inputs of the RNN workloads: N 64, I 256, H 512; gates 4 (LSTM) or 3 (GRU)."""
+    rng = _rng()
+    N, I, H, G = 64, 256, 512, 4 if kind == "lstm" else 3
+    x = rng.standard_normal((T, N, I)).astype(np.float32)
+    h, c = (rng.standard_normal((N, H)).astype(np.float32) for _ in range(2))
+    weights = [(rng.standard_normal((G * H, I)) * 0.05).astype(np.float32),
+               (rng.standard_normal((G * H, H)) * 0.05).astype(np.float32),
+               rng.standard_normal(G * H).astype(np.float32),
+               rng.standard_normal(G * H).astype(np.float32)]
+    return x, h, c, weights, rng.standard_normal((T, N, H)).astype(np.float32)
+
+
+def _torch_rnn(torch, module, weights):
+    """A torch RNN module (or cell) holding the same weights (torch's order: w_ih, w_hh, b_ih, b_hh)."""
+    with torch.no_grad():
+        for p, a in zip(module.parameters(), weights):
+            p.copy_(torch.tensor(a))
+    return module
+
+
 def _rnn_cell(kind):
+    """One cell step forward, N 64, I 256, H 512."""
     def build(quick):
-        rng = _rng()
-        N, I, H, G = 64, 256, 512, 4 if kind == "lstm" else 3
-        x, h, c = (rng.standard_normal(s).astype(np.float32) for s in ((N, I), (N, H), (N, H)))
-        w_ih = (rng.standard_normal((G * H, I)) * 0.05).astype(np.float32)
-        w_hh = (rng.standard_normal((G * H, H)) * 0.05).astype(np.float32)
-        b_ih, b_hh = (rng.standard_normal(G * H).astype(np.float32) for _ in range(2))
+        x, h, c, w, _ = _rnn_inputs(kind, 1)
+        x = x[0]
         if kind == "lstm":
-            impls = {m.__name__.split(".")[-1]: (lambda m=m: m.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh))
-                     for m in (F, R)}
+            impls = {name: (lambda m=m: m.lstm_cell(x, h, c, *w)) for name, m in (("fastnn", F), ("reference", R))}
         else:
-            impls = {m.__name__.split(".")[-1]: (lambda m=m: m.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh))
-                     for m in (F, R)}
-        impls["fastnn"] = impls.pop("functional")
+            impls = {name: (lambda m=m: m.gru_cell(x, h, *w)) for name, m in (("fastnn", F), ("reference", R))}
         torch = _torch()
         if torch:
-            cell = (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(I, H)
-            with torch.no_grad():
-                for p, a in zip(cell.parameters(), (w_ih, w_hh, b_ih, b_hh)):
-                    p.copy_(torch.tensor(a))
+            cell = _torch_rnn(torch, (torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell)(256, 512), w)
             tx, th, tc = (torch.tensor(a) for a in (x, h, c))
 
             def torch_cell():
@@ -157,32 +169,25 @@ def _rnn_cell(kind):
     return build
 
 
-def _lstm_sequence(quick):
-    rng = _rng()
-    T, N, I, H = (10 if quick else 50), 64, 256, 512
-    x = rng.standard_normal((T, N, I)).astype(np.float32)
-    w_ih = (rng.standard_normal((4 * H, I)) * 0.05).astype(np.float32)
-    w_hh = (rng.standard_normal((4 * H, H)) * 0.05).astype(np.float32)
-    b_ih, b_hh = (rng.standard_normal(4 * H).astype(np.float32) for _ in range(2))
-    dout = rng.standard_normal((T, N, H)).astype(np.float32)
+def _rnn_sequence(kind):
+    """Forward and backward over T = 50 (10 quick) steps, N 64, I 256, H 512."""
+    def build(quick):
+        x, _, _, w, dout = _rnn_inputs(kind, 10 if quick else 50)
 
-    def run(m):
-        out, hn, cn, cache = m.lstm(x, None, None, w_ih, w_hh, b_ih, b_hh)
-        return m.lstm_backward(dout, None, None, cache)
-    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
-    torch = _torch()
-    if torch:
-        mod = torch.nn.LSTM(I, H)
-        with torch.no_grad():
-            for p, a in zip(mod.parameters(), (w_ih, w_hh, b_ih, b_hh)):
-                p.copy_(torch.tensor(a))
-        tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
-
-        def torch_lstm():
-            out, _ = mod(tx)
-            return torch.autograd.grad(out, [tx, *mod.parameters()], tdout)
-        impls["torch"] = torch_lstm
-    return impls
+        def run(m):
+            if kind == "lstm":
+                *_, cache = m.lstm(x, None, None, *w)
+                return m.lstm_backward(dout, None, None, cache)
+            *_, cache = m.gru(x, None, *w)
+            return m.gru_backward(dout, None, cache)
+        impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
+        torch = _torch()
+        if torch:
+            mod = _torch_rnn(torch, (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(256, 512), w)
+            tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
+            impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
+        return impls
+    return build
 
 
 def _adam(quick):
@@ -374,30 +379,6 @@ def _avg_pool(quick):
     return impls
 
 
-def _gru_sequence(quick):
-    rng = _rng()
-    T, N, I, H = (10 if quick else 50), 64, 256, 512
-    x = rng.standard_normal((T, N, I)).astype(np.float32)
-    w_ih = (rng.standard_normal((3 * H, I)) * 0.05).astype(np.float32)
-    w_hh = (rng.standard_normal((3 * H, H)) * 0.05).astype(np.float32)
-    b_ih, b_hh = (rng.standard_normal(3 * H).astype(np.float32) for _ in range(2))
-    dout = rng.standard_normal((T, N, H)).astype(np.float32)
-
-    def run(m):
-        out, hn, cache = m.gru(x, None, w_ih, w_hh, b_ih, b_hh)
-        return m.gru_backward(dout, None, cache)
-    impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
-    torch = _torch()
-    if torch:
-        mod = torch.nn.GRU(I, H)
-        with torch.no_grad():
-            for p, a in zip(mod.parameters(), (w_ih, w_hh, b_ih, b_hh)):
-                p.copy_(torch.tensor(a))
-        tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
-        impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
-    return impls
-
-
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
@@ -410,8 +391,8 @@ WORKLOADS = [
     Workload("batch_norm", "batchnorm", "batch_norm 2d fwd+bwd (training), 32x64x32x32, f32", _batch_norm),
     Workload("lstm_cell", "rnn", "lstm_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("lstm")),
     Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
-    Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _lstm_sequence),
-    Workload("gru", "rnn", "gru fwd+bwd, T 50, N 64, I 256, H 512, f32", _gru_sequence),
+    Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("lstm")),
+    Workload("gru", "rnn", "gru fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("gru")),
     Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),
     Workload("digits_cnn", "training", "digits CNN training epoch, 47 batches of 32, Adam", _digits_cnn),
     Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),

@@ -2,8 +2,10 @@
 
     rand(shape, dtype, rng)            random values of a shape and dtype (never all 0 or 1)
     assert_close(actual, expected)     relative error with a tolerance chosen by dtype
-    poison(shape, dtype)               NaN-filled output buffer for raw kernel calls
     numerical_grad(f, x, dy)           central-difference d(sum(f(x) * dy))/dx, float64
+
+Outputs are poisoned by tests/conftest.py: every array fastnn.functional
+allocates starts as NaN there (fastnn._alloc), so an unwritten element fails.
 """
 import numpy as np
 
@@ -18,10 +20,6 @@ RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 def rand(shape, dtype=np.float64, rng=None, low=-1.0, high=1.0):
     rng = np.random.default_rng() if rng is None else rng
     return rng.uniform(low, high, size=shape).astype(dtype)
-
-
-def poison(shape, dtype):
-    return np.full(shape, np.nan, dtype)
 
 
 def assert_close(actual, expected, rtol=None, name="result"):

@@ -211,3 +211,22 @@ def test_module_errors():
         nn.Embedding(5, 2)(np.array([7]))
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         nn.Linear(2, 2).to("tpu")
+
+
+def test_initialisers_have_the_documented_scale():
+    from fastnn.nn import init
+    init.manual_seed(0)
+    shape = (256, 128, 3, 3)                          # fan_in 1152, fan_out 2304
+    fan_in, fan_out = 128 * 9, 256 * 9
+    assert abs(init.kaiming_normal(shape).std() / np.sqrt(2 / fan_in) - 1) < 0.01
+    assert abs(init.kaiming_uniform(shape).std() / np.sqrt(2 / fan_in) - 1) < 0.01
+    assert abs(init.xavier_normal(shape).std() / np.sqrt(2 / (fan_in + fan_out)) - 1) < 0.01
+    bound = np.sqrt(6 / (fan_in + fan_out))
+    w = init.xavier_uniform(shape)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    lin = nn.Linear(400, 10).weight.data                 # torch's default: U(-1/sqrt(fan_in), +)
+    assert np.abs(lin).max() <= 1 / 20 and np.abs(lin).max() > 0.99 / 20 and lin.dtype == np.float32
+    init.manual_seed(3)
+    a = nn.Linear(4, 4).weight.data
+    init.manual_seed(3)
+    np.testing.assert_array_equal(nn.Linear(4, 4).weight.data, a)

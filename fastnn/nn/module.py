@@ -51,9 +51,6 @@ class Module:
         self.__dict__.pop(name, None)
         self._buffers[name] = array
 
-    def set_buffer(self, name, array):
-        self._buffers[name] = array
-
     # ------------------------------------------------------------ compute
 
     def forward(self, x):
