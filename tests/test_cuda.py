@@ -201,3 +201,24 @@ def test_optimizers_on_device_match_the_cpu(rng, name, kw):
         gpu_opt.step([dev(g) for g in grads])
     for a, b in zip(params, dparams):
         assert_close(host(b), a)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta, tb, accumulate", [(False, False, False), (True, False, True), (False, True, False)])
+def test_gemm_tiled_kernel_and_cublas(rng, monkeypatch, dtype, ta, tb, accumulate):
+    """Both GEMM paths (the tiled kernel always; cuBLAS when CuPy is installed), on a
+    shape that leaves partial tiles in every dimension."""
+    from fastnn.kernels.cuda import gemm
+    M, N, Kd = 19, 33, 17
+    A = rand((Kd, M) if ta else (M, Kd), dtype, rng)
+    B = rand((N, Kd) if tb else (Kd, N), dtype, rng)
+    C0 = rand((M, N), dtype, rng)
+    want = (A.T if ta else A) @ (B.T if tb else B) + (C0 if accumulate else 0)
+    for backend in ["tiled"] + (["cublas"] if gemm._cupy is not None else []):
+        if backend == "tiled":
+            monkeypatch.setattr(gemm, "_cupy", None)
+        else:
+            monkeypatch.undo()
+        C = dev(C0.copy())
+        gemm.matmul(dev(A), dev(B), C, ta=ta, tb=tb, accumulate=accumulate)
+        assert_close(host(C), want, name=backend)

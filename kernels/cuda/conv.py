@@ -5,12 +5,17 @@ im2col: one thread per element of the column matrix
 col2im: one thread per input element, gathering every (r, s, i, j) whose
 window covers it, so the sum needs no atomics and is deterministic.
 Reference: fastnn/reference/conv.py; CPU twin: kernels/cpu/conv.py.
+
+The batch is cut in chunks only to bound the column buffer's memory (device
+memory is plentiful and there is no cache to fit): one chunk means one GEMM
+of the largest size per product, which is what keeps the GPU busy.
 """
 from numba import cuda, float64
 
-from ..cpu.conv import CHUNK_ELEMENTS
 from ._device import THREADS, blocks_for, device_empty
 from .gemm import matmul
+
+CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in float32
 
 
 @cuda.jit

@@ -16,6 +16,7 @@ _tiled = {}
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
     import cupy as _cupy
+    import cupy.cublas
 except ImportError:
     _cupy = None
 if numba.config.ENABLE_CUDASIM:
@@ -65,12 +66,10 @@ def matmul(A, B, C, ta=False, tb=False, accumulate=False):
     if M == 0 or N == 0:
         return
     if _cupy is not None:
+        # cuBLAS writes C in place: C = alpha op(A) op(B) + beta C, no temporary
         a, b, c = (_cupy.asarray(v) for v in (A, B, C))
-        prod = _cupy.matmul(a.T if ta else a, b.T if tb else b)
-        if accumulate:
-            c += prod
-        else:
-            c[...] = prod
+        _cupy.cublas.gemm("T" if ta else "N", "T" if tb else "N", a, b, out=c,
+                          alpha=1.0, beta=1.0 if accumulate else 0.0)
         return
     A, B = as_device(A), as_device(B)
     kernel = _tiled_kernel(C.dtype)

@@ -1,0 +1,33 @@
+"""Summarise a bench_cuda.py JSON (pytest --benchmark-json) as a Markdown table:
+per workload, fastnn's and torch's best time, torch time / fastnn time, and
+for the memory-bound ones the bandwidth reached as a share of the copy's.
+Usage: python bench/gpu_table.py bench_cuda.json"""
+import json
+import re
+import sys
+
+
+def main(path):
+    runs = {}
+    for b in json.load(open(path))["benchmarks"]:
+        name, impl = re.match(r"test_gpu\[(\w+)-(.+)\]", b["name"]).groups()
+        runs.setdefault(name, {"group": b["group"]})[impl] = b
+    copy = max(b["extra_info"]["GB/s"] for k, b in runs.get("copy", {}).items() if k != "group")
+    print(f"copy bandwidth (best of fastnn and torch): {copy:.0f} GB/s\n")
+    print("| workload | fastnn | torch | torch / fastnn | fastnn GB/s (% of copy) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, r in runs.items():
+        ours = r.get("fastnn")
+        if ours is None:
+            continue
+        t = ours["stats"]["min"]
+        others = [f"{r[k]['stats']['min'] * 1e6:.0f} us{' (' + k[6:] + ')' if k != 'torch' else ''}"
+                  for k in ("torch", "torch-tf32") if k in r]
+        ratios = [f"{r[k]['stats']['min'] / t:.2f}x" for k in ("torch", "torch-tf32") if k in r]
+        bw = ours["extra_info"].get("GB/s")
+        share = f"{bw:.0f} ({100 * bw / copy:.0f} %)" if bw else ""
+        print(f"| {r['group']} | {t * 1e6:.0f} us | {', '.join(others)} | {', '.join(ratios)} | {share} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
