@@ -53,23 +53,27 @@ def test_conv2d(rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, s, p", [(2, None, 0), ((3, 2), (2, 1), 1)])
 def test_pooling(rng, dtype, k, s, p):
-    x = rand((1, 2, 5, 4), dtype, rng)
+    x = rand((1, 2, 5, 7), dtype, rng)        # odd H and W: a row and a column no 2x2 window covers
     x[0, 0, 0, :2] = 0.5                      # a tie
+    x[0, 1, 2, 3] = np.nan                    # NaN wins its window(s)
     for op in ("max_pool2d", "avg_pool2d"):
         (y,) = check(op, x, k, s, p)
         check(op + "_backward", rand(y.shape, dtype, rng), x, k, s, p)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_and_cross_entropy(rng, dtype):
-    x = rand((3, 5), dtype, rng, -4, 4)
+@pytest.mark.parametrize("shape", [(3, 5), (9, 37)])   # rows past one block, rows past one warp
+def test_softmax_and_cross_entropy(rng, dtype, shape):
+    x = rand(shape, dtype, rng, -4, 4)
     for axis in (0, 1):
         (y,) = check("softmax", x, axis)
         check("log_softmax", x, axis)
         check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
-    check("cross_entropy", x, np.array([4, 0, 2]))
-    with pytest.raises(ValueError, match="label 5"):
-        F.cross_entropy(dev(x), dev(np.array([5, 0, 2])))
+    check("cross_entropy", x, rng.integers(0, shape[1], shape[0]))
+    bad = np.zeros(shape[0], np.int64)
+    bad[1] = shape[1]
+    with pytest.raises(ValueError, match=f"label {shape[1]}"):
+        F.cross_entropy(dev(x), dev(bad))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -16,6 +16,7 @@ from .conv import col2im, conv2d_backward, conv2d_forward, im2col
 from .dropout import dropout_backward, dropout_forward
 from .gemm import matmul
 from .linear import linear_backward, linear_forward
+from ._memory import cached_bytes, empty_cache
 from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
                    max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,

@@ -6,6 +6,7 @@ results are Numba device arrays.
 """
 import math
 
+import numba
 import numpy as np
 from numba import cuda
 
@@ -21,12 +22,15 @@ def as_device(a):
     return a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)
 
 
-def device_empty(shape, dtype):
-    return cuda.device_array(shape, dtype=dtype)
+if numba.config.ENABLE_CUDASIM:
+    def device_empty(shape, dtype):
+        return cuda.device_array(shape, dtype=dtype)
+else:
+    from ._memory import device_array as device_empty   # cached: see _memory.py
 
 
 def device_zeros(shape, dtype):
-    out = cuda.device_array(shape, dtype=dtype)
+    out = device_empty(shape, dtype)
     fill(out.reshape(-1) if out.size else out, 0)
     return out
 
@@ -94,14 +98,14 @@ def as_contiguous(a):
     d = as_device(a)
     if d.is_c_contiguous():
         return d
-    out = cuda.device_array(d.shape, dtype=d.dtype)
+    out = device_empty(d.shape, d.dtype)
     copy_into(d, out)
     return out
 
 
 def device_copy(a):
     d = as_device(a)
-    out = cuda.device_array(d.shape, dtype=d.dtype)
+    out = device_empty(d.shape, d.dtype)
     copy_into(d, out)
     return out
 

@@ -1,45 +1,83 @@
-"""Batch normalisation on the GPU: one block per channel for the statistics
-and the backward's two sums (float64 shared-memory trees, shifted by the
-channel's first value as on the CPU), one thread per element elsewhere.
+"""Batch normalisation on the GPU, on (N, C, P) views.
+
+A channel's statistics, and the backward's two sums, are reductions over its
+M = N*P elements. One block per channel would leave most of the GPU idle (64
+channels against 132 SMs on an H100), so each channel is cut into S slices:
+
+  1. a block per (channel, slice) writes the slice's partial sums (float64,
+     shifted by the channel's first value as on the CPU);
+  2. a thread per channel adds its S partials in a fixed order (deterministic,
+     no atomics) and derives the per-channel constants;
+  3. one thread per element applies them.
+
+    forward:  mean, var (biased) -> y = (x - mean) * inv_std * gamma + beta
+    backward: sb = sum dy, sg = sum dy (x - mean) * inv_std  (= dbeta, dgamma)
+              dx = k dy - k sb / M - k sg inv_std (x - mean) / M,  k = gamma inv_std
+              (training; in eval mode the statistics are constants: dx = k dy)
+
 Math as in kernels/cpu/batchnorm.py; reference: fastnn/reference/batchnorm.py.
 """
 import math
 
+import numpy as np
 from numba import cuda, float64
 
-from ._device import THREADS, blocks_for
+from ._device import THREADS, blocks_for, device_empty
 from .softmax import _block_reduce
+
+BLOCKS_WANTED = 1024      # a few waves on the largest GPUs
+
+
+def _slices(C, M):
+    """Slices per channel: enough blocks to fill the GPU, at least 8 elements a thread."""
+    return max(1, min(-(-BLOCKS_WANTED // C), -(-M // (THREADS * 8))))
+
+
+@cuda.jit(device=True)
+def _slice_range(b, S, M):
+    chunk = (M + S - 1) // S
+    return b * chunk, min(M, (b + 1) * chunk)
 
 
 @cuda.jit
-def _forward_train(x, gamma, beta, has_gamma, has_beta, eps, y, mean, var, inv_std):
-    c = cuda.blockIdx.x
+def _stats_partial(x, parts):
+    """parts[c, b] = (sum d, sum d^2) over slice b of channel c, d = x - x[0, c, 0]."""
+    c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    M = N * P
+    k0, k1 = _slice_range(b, parts.shape[1], N * P)
     buf = cuda.shared.array(THREADS, float64)
     x0 = x[0, c, 0]
     s = 0.0
     ss = 0.0
-    for k in range(cuda.threadIdx.x, M, cuda.blockDim.x):
+    for k in range(k0 + cuda.threadIdx.x, k1, cuda.blockDim.x):
         d = x[k // P, c, k % P] - x0
         s += d
         ss += d * d
     s = _block_reduce(buf, s, False)
     ss = _block_reduce(buf, ss, False)
-    mu = s / M
-    m = x0 + mu
-    v = max(ss / M - mu * mu, 0.0)
-    inv = 1.0 / math.sqrt(v + eps)
     if cuda.threadIdx.x == 0:
-        mean[c], var[c], inv_std[c] = m, v, inv
-    scale = gamma[c] * inv if has_gamma else inv
-    shift = (beta[c] if has_beta else 0.0) - m * scale
-    for k in range(cuda.threadIdx.x, M, cuda.blockDim.x):
-        y[k // P, c, k % P] = x[k // P, c, k % P] * scale + shift
+        parts[c, b, 0], parts[c, b, 1] = s, ss
 
 
 @cuda.jit
-def _forward_eval(x, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
+def _stats_final(x, parts, eps, mean, var, inv_std):
+    c = cuda.grid(1)
+    if c >= mean.size:
+        return
+    N, C, P = x.shape
+    M = N * P
+    s = 0.0
+    ss = 0.0
+    for b in range(parts.shape[1]):
+        s += parts[c, b, 0]
+        ss += parts[c, b, 1]
+    mu = s / M
+    v = max(ss / M - mu * mu, 0.0)
+    mean[c], var[c], inv_std[c] = x[0, c, 0] + mu, v, 1.0 / math.sqrt(v + eps)
+
+
+@cuda.jit
+def _normalize(x, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
     idx = cuda.grid(1)
     N, C, P = x.shape
     if idx >= N * C * P:
@@ -51,27 +89,55 @@ def _forward_eval(x, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
 
 
 @cuda.jit
-def _backward(dy, x, gamma, has_gamma, mean, inv_std, training, dx, dgamma, dbeta):
-    c = cuda.blockIdx.x
+def _grad_partial(dy, x, mean, parts):
+    """parts[c, b] = (sum dy, sum dy (x - mean)) over slice b of channel c."""
+    c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    M = N * P
+    k0, k1 = _slice_range(b, parts.shape[1], N * P)
     buf = cuda.shared.array(THREADS, float64)
-    m, inv = mean[c], inv_std[c]
+    m = mean[c]
     sb = 0.0
     sg = 0.0
-    for k in range(cuda.threadIdx.x, M, cuda.blockDim.x):
+    for k in range(k0 + cuda.threadIdx.x, k1, cuda.blockDim.x):
         g = dy[k // P, c, k % P]
         sb += g
         sg += g * (x[k // P, c, k % P] - m)
     sb = _block_reduce(buf, sb, False)
-    sg = _block_reduce(buf, sg, False) * inv
+    sg = _block_reduce(buf, sg, False)
     if cuda.threadIdx.x == 0:
-        dbeta[c], dgamma[c] = sb, sg
-    k_ = gamma[c] * inv if has_gamma else inv
-    b = -k_ * sb / M if training else 0.0
-    e = -k_ * sg / M * inv if training else 0.0
-    for k in range(cuda.threadIdx.x, M, cuda.blockDim.x):
-        dx[k // P, c, k % P] = k_ * dy[k // P, c, k % P] + b + e * (x[k // P, c, k % P] - m)
+        parts[c, b, 0], parts[c, b, 1] = sb, sg
+
+
+@cuda.jit
+def _grad_final(parts, inv_std, sums, dgamma, dbeta):
+    """sums[c] = (sb, sg) with sg scaled by inv_std; dbeta = sb, dgamma = sg."""
+    c = cuda.grid(1)
+    if c >= inv_std.size:
+        return
+    sb = 0.0
+    sg = 0.0
+    for b in range(parts.shape[1]):
+        sb += parts[c, b, 0]
+        sg += parts[c, b, 1]
+    sg *= inv_std[c]
+    sums[c, 0], sums[c, 1] = sb, sg
+    dbeta[c], dgamma[c] = sb, sg
+
+
+@cuda.jit
+def _grad_input(dy, x, gamma, has_gamma, mean, inv_std, sums, training, dx):
+    idx = cuda.grid(1)
+    N, C, P = x.shape
+    if idx >= N * C * P:
+        return
+    n, c, p = idx // (C * P), (idx // P) % C, idx % P
+    inv = inv_std[c]
+    k = gamma[c] * inv if has_gamma else inv
+    v = k * dy[n, c, p]
+    if training:
+        M = N * P
+        v -= k * (sums[c, 0] + sums[c, 1] * inv * (x[n, c, p] - mean[c])) / M
+    dx[n, c, p] = v
 
 
 @cuda.jit
@@ -94,19 +160,31 @@ def _or_dummy(a, like):
     return (a, True) if a is not None else (like, False)
 
 
+def _partials(x):
+    N, C, P = x.shape
+    S = _slices(C, N * P)
+    return device_empty((C, S, 2), np.float64), (C, S)
+
+
 def batch_norm_forward_train(x, gamma, beta, eps, y, mean, var, inv_std):
-    (gamma, hg), (beta, hb) = _or_dummy(gamma, mean), _or_dummy(beta, mean)
-    _forward_train[x.shape[1], THREADS](x, gamma, beta, hg, hb, eps, y, mean, var, inv_std)
+    parts, grid = _partials(x)
+    _stats_partial[grid, THREADS](x, parts)
+    _stats_final[blocks_for(mean.size), THREADS](x, parts, eps, mean, var, inv_std)
+    batch_norm_forward_eval(x, gamma, beta, mean, inv_std, y)
 
 
 def batch_norm_forward_eval(x, gamma, beta, mean, inv_std, y):
     (gamma, hg), (beta, hb) = _or_dummy(gamma, mean), _or_dummy(beta, mean)
-    _forward_eval[blocks_for(x.size), THREADS](x, gamma, beta, hg, hb, mean, inv_std, y)
+    _normalize[blocks_for(x.size), THREADS](x, gamma, beta, hg, hb, mean, inv_std, y)
 
 
 def batch_norm_backward(dy, x, gamma, mean, inv_std, training, dx, dgamma, dbeta):
+    parts, grid = _partials(x)
+    sums = device_empty((mean.size, 2), np.float64)
+    _grad_partial[grid, THREADS](dy, x, mean, parts)
+    _grad_final[blocks_for(mean.size), THREADS](parts, inv_std, sums, dgamma, dbeta)
     gamma, hg = _or_dummy(gamma, mean)
-    _backward[x.shape[1], THREADS](dy, x, gamma, hg, mean, inv_std, training, dx, dgamma, dbeta)
+    _grad_input[blocks_for(x.size), THREADS](dy, x, gamma, hg, mean, inv_std, sums, training, dx)
 
 
 def update_running_stats(running_mean, running_var, mean, var, momentum, M):

@@ -1,6 +1,7 @@
 """Max and average pooling on the GPU: one thread per output (forward) and
 one thread per input element (backward, gathering from every window that
-covers it: no atomics). Max keeps the first maximum in row-major order, NaN
+covers it: no atomics). The common 2x2 / stride 2 max pooling has its own
+pair, one thread per window both ways. Max keeps the first maximum in row-major order, NaN
 ranking above every number, as the CPU kernels and the reference.
 Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
@@ -64,6 +65,57 @@ def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     dx[n, c, h, w] = acc
 
 
+@cuda.jit(device=True)
+def _first_max_of_4(a, b, c, d):
+    """Index 0..3 of the first maximum of a 2x2 window in row-major order (NaN first)."""
+    m, k = a, 0
+    if b > m or (b != b and m == m):
+        m, k = b, 1
+    if c > m or (c != c and m == m):
+        m, k = c, 2
+    if d > m or (d != d and m == m):
+        k = 3
+    return k
+
+
+@cuda.jit
+def _max_2x2_forward(x, y):
+    """The 2x2 / stride 2 case: one thread per output reads its four inputs."""
+    idx = cuda.grid(1)
+    if idx >= y.size:
+        return
+    n, c, i, j = _nchw(idx, y.shape)
+    r, s = 2 * i, 2 * j
+    k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
+    y[n, c, i, j] = x[n, c, r + k // 2, s + k % 2]
+
+
+@cuda.jit
+def _max_2x2_backward(dy, x, dx):
+    """The 2x2 / stride 2 case: the windows tile the input without overlap, so one
+    thread per window writes all four of its gradients (dy at the first max, 0
+    elsewhere), and the row / column that no window covers (odd H, W) with 0."""
+    idx = cuda.grid(1)
+    if idx >= dy.size:
+        return
+    n, c, i, j = _nchw(idx, dy.shape)
+    r, s = 2 * i, 2 * j
+    k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
+    g = dy[n, c, i, j]
+    for q in range(4):
+        dx[n, c, r + q // 2, s + q % 2] = g if q == k else 0
+    H, W = dx.shape[2], dx.shape[3]
+    last_i, last_j = i == dy.shape[2] - 1 and H % 2 == 1, j == dy.shape[3] - 1 and W % 2 == 1
+    if last_i:
+        dx[n, c, H - 1, s] = 0
+        dx[n, c, H - 1, s + 1] = 0
+    if last_j:
+        dx[n, c, r, W - 1] = 0
+        dx[n, c, r + 1, W - 1] = 0
+    if last_i and last_j:
+        dx[n, c, H - 1, W - 1] = 0
+
+
 @cuda.jit
 def _avg_forward(x, kh, kw, sh, sw, ph, pw, y):
     idx = cuda.grid(1)
@@ -105,11 +157,11 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
 
 
 def max_pool2d_2x2_forward(x, y):
-    max_pool2d_forward(x, 2, 2, 2, 2, 0, 0, y)
+    _max_2x2_forward[blocks_for(y.size), THREADS](x, y)
 
 
 def max_pool2d_2x2_backward(dy, x, dx):
-    max_pool2d_backward(dy, x, 2, 2, 2, 2, 0, 0, dx)
+    _max_2x2_backward[blocks_for(dy.size), THREADS](dy, x, dx)
 
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):

@@ -1,15 +1,128 @@
 """Softmax, log-softmax, backward and fused cross-entropy on the GPU.
 
-One block per lane (row): the block's threads stride over the row, then
-combine their partial max / sum through a shared-memory tree (float64), so a
-row of any length costs one block and rows are read with coalesced loads.
+Contiguous rows (the softmax axis is the last one, inner == 1, and every
+cross-entropy): one warp per row, ROWS_PER_BLOCK rows per block. The 32
+lanes stride over the row with coalesced loads and combine their partial
+max / sum through a small shared buffer (shuffles would save the barrier,
+but Numba's simulator, where CI tests these kernels, has none); the row
+stays in L1 between its passes, so DRAM sees one read and one write per
+element. exp runs in the input's precision (the max is kept in it), sums
+accumulate in float64.
+
+Other axes (inner > 1): one block per (outer, inner) lane, its threads
+striding over the lane and combining through a shared-memory tree.
+
 Math as in kernels/cpu/softmax.py; reference: fastnn/reference/softmax.py.
 """
 import math
 
+import numba
+import numpy as np
 from numba import cuda, float64
 
 from ._device import THREADS
+
+WARP = 32
+ROWS_PER_BLOCK = 8
+_row_kernels = {}
+
+
+def _rows(dtype):
+    """The contiguous-row kernels for one dtype (their shared buffer for the max
+    is typed like the input, so that exp runs in the input's precision)."""
+    if dtype in _row_kernels:
+        return _row_kernels[dtype]
+    nbt = numba.from_dtype(dtype)
+
+    @cuda.jit(device=True)
+    def warp_reduce(buf, v, is_max):
+        """Combine the 32 lanes' values of each row of the block through buf
+        (ROWS_PER_BLOCK, WARP): every lane gets its row's max (NaN wins) or sum."""
+        r, lane = cuda.threadIdx.y, cuda.threadIdx.x
+        buf[r, lane] = v
+        cuda.syncthreads()
+        out = buf[r, 0]
+        for k in range(1, WARP):
+            o = buf[r, k]
+            if not is_max:
+                out += o
+            elif o > out or o != o:
+                out = o
+        cuda.syncthreads()          # buf is written again by the next reduction
+        return out
+
+    @cuda.jit(device=True)
+    def max_and_sum(x, row, lowest):
+        """(max, sum of exp(x - max)) of row `row` of x (rows, L); every thread of
+        the block calls it (the barriers), lanes past the last row with nothing."""
+        mbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), nbt)
+        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
+        lane, L = cuda.threadIdx.x, x.shape[1] if row < x.shape[0] else 0
+        m = lowest
+        for j in range(lane, L, WARP):
+            v = x[row, j]
+            if v > m or v != v:
+                m = v
+        m = warp_reduce(mbuf, m, True)
+        s = 0.0
+        for j in range(lane, L, WARP):
+            s += math.exp(x[row, j] - m)
+        return m, warp_reduce(sbuf, s, False)
+
+    @cuda.jit
+    def softmax_rows(x, log, lowest, y):
+        row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
+        m, s = max_and_sum(x, row, lowest)
+        if row >= x.shape[0]:
+            return
+        if log:
+            shift = m + math.log(s)
+            for j in range(cuda.threadIdx.x, x.shape[1], WARP):
+                y[row, j] = x[row, j] - shift
+        else:
+            inv = 1.0 / s
+            for j in range(cuda.threadIdx.x, x.shape[1], WARP):
+                y[row, j] = math.exp(x[row, j] - m) * inv
+
+    @cuda.jit
+    def softmax_backward_rows(dy, y, dx):
+        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
+        row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
+        L = y.shape[1] if row < y.shape[0] else 0
+        dot = 0.0
+        for j in range(cuda.threadIdx.x, L, WARP):
+            dot += dy[row, j] * y[row, j]
+        dot = warp_reduce(sbuf, dot, False)
+        for j in range(cuda.threadIdx.x, L, WARP):
+            dx[row, j] = y[row, j] * (dy[row, j] - dot)
+
+    @cuda.jit
+    def cross_entropy(logits, target, lowest, row_loss, dlogits):
+        n = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
+        N, C = logits.shape
+        m, s = max_and_sum(logits, n, lowest)
+        if n >= N:
+            return
+        t = target[n]
+        scale = 1.0 / (s * N)
+        for j in range(cuda.threadIdx.x, C, WARP):
+            d = math.exp(logits[n, j] - m) * scale
+            if j == t:
+                d -= 1.0 / N
+            dlogits[n, j] = d
+        if cuda.threadIdx.x == 0:
+            row_loss[n] = m + math.log(s) - logits[n, t]
+
+    _row_kernels[dtype] = kernels = (softmax_rows, softmax_backward_rows, cross_entropy)
+    return kernels
+
+
+def _rows_launch(rows):
+    return (rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK, (WARP, ROWS_PER_BLOCK)
+
+
+def _lowest(a):
+    return a.dtype.type(-np.inf)
 
 
 @cuda.jit(device=True)
@@ -69,37 +182,24 @@ def _softmax_backward(dy, y, dx):
         dx[o, j, i] = y[o, j, i] * (dy[o, j, i] - dot)
 
 
-@cuda.jit
-def _cross_entropy(logits, target, row_loss, dlogits):
-    """logits as (N, C, 1): the lane layout _row_max reads."""
-    n = cuda.blockIdx.x
-    N, C = dlogits.shape
-    buf = cuda.shared.array(THREADS, float64)
-    m = _row_max(logits, n, 0, C, buf)
-    s = 0.0
-    for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
-        s += math.exp(logits[n, j, 0] - m)
-    s = _block_reduce(buf, s, False)
-    t = target[n]
-    for j in range(cuda.threadIdx.x, C, cuda.blockDim.x):
-        d = math.exp(logits[n, j, 0] - m) / s
-        if j == t:
-            d -= 1.0
-        dlogits[n, j] = d / N
-    if cuda.threadIdx.x == 0:
-        row_loss[n] = m + math.log(s) - logits[n, t, 0]
-
-
 def softmax_forward(x, log, y):
     O, L, I = x.shape
-    _softmax_forward[O * I, THREADS](x, log, y)
+    if I == 1:
+        grid, block = _rows_launch(O)
+        _rows(x.dtype)[0][grid, block](x.reshape(O, L), log, _lowest(x), y.reshape(O, L))
+    else:
+        _softmax_forward[O * I, THREADS](x, log, y)
 
 
 def softmax_backward(dy, y, dx):
     O, L, I = y.shape
-    _softmax_backward[O * I, THREADS](dy, y, dx)
+    if I == 1:
+        grid, block = _rows_launch(O)
+        _rows(y.dtype)[1][grid, block](dy.reshape(O, L), y.reshape(O, L), dx.reshape(O, L))
+    else:
+        _softmax_backward[O * I, THREADS](dy, y, dx)
 
 
 def cross_entropy_forward_backward(logits, target, row_loss, dlogits):
-    N, C = logits.shape
-    _cross_entropy[N, THREADS](logits.reshape(N, C, 1), target, row_loss, dlogits)
+    grid, block = _rows_launch(logits.shape[0])
+    _rows(logits.dtype)[2][grid, block](logits, target, _lowest(logits), row_loss, dlogits)

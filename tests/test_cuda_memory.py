@@ -1,0 +1,90 @@
+"""kernels/cuda/_memory.py: the caching allocator. Its bookkeeping is tested on
+the host (no GPU needed); its device arrays on a real GPU (the simulator's
+arrays are NumPy arrays and bypass it)."""
+import gc
+
+import numpy as np
+import pytest
+
+from fastnn.kernels.cuda._memory import BlockCache, rounded_size
+
+
+class Driver:
+    """A stand-in for cuMemAlloc: counts allocations; fails past `capacity` bytes."""
+
+    def __init__(self, capacity=1 << 40):
+        self.capacity, self.used, self.calls = capacity, 0, 0
+
+    def allocate(self, size):
+        if self.used + size > self.capacity:
+            raise MemoryError("full")
+        self.used += size
+        self.calls += 1
+        return bytearray(size)
+
+
+def test_sizes_round_to_512_bytes_then_to_2_mib():
+    assert [rounded_size(n) for n in (0, 1, 512, 513)] == [512, 512, 512, 1024]
+    assert rounded_size(1 << 20) == 1 << 20
+    assert rounded_size((1 << 20) + 1) == 2 << 20
+    assert rounded_size((5 << 20) + 3) == 6 << 20
+
+
+def test_a_given_back_block_is_reused_and_a_held_one_never_is():
+    drv = Driver()
+    cache = BlockCache(drv.allocate)
+    a, size = cache.take(1000)
+    b, _ = cache.take(1000)
+    assert a is not b and drv.calls == 2 and size == 1024
+    cache.give_back(a, size)
+    assert cache.cached_bytes == 1024
+    c, _ = cache.take(900)                  # same rounded size: a comes back, no new allocation
+    assert c is a and drv.calls == 2 and cache.cached_bytes == 0
+    d, _ = cache.take(5000)                 # another size: a new block
+    assert d is not a and d is not b and drv.calls == 3
+
+
+def test_a_full_device_releases_the_cache_and_retries():
+    drv = Driver(capacity=4096)
+    cache = BlockCache(drv.allocate)
+    a, size = cache.take(2048)
+    cache.give_back(a, size)
+
+    def allocate(n):                        # the driver frees what the cache released
+        if cache.cached_bytes == 0 and drv.used > 0:
+            drv.used = 0
+        return drv.allocate(n)
+    cache._allocate = allocate
+    b, _ = cache.take(3000)                 # 2048 cached + 3072 new > 4096: release, retry
+    assert len(b) == 3072 and cache.cached_bytes == 0
+
+
+cuda = pytest.importorskip("numba.cuda")
+real_gpu = pytest.mark.skipif(cuda.is_available() is False or __import__("numba").config.ENABLE_CUDASIM,
+                              reason="needs a real CUDA GPU")
+
+
+@real_gpu
+@pytest.mark.cuda
+def test_device_arrays_come_back_to_the_cache_only_when_every_view_is_gone():
+    from fastnn.kernels.cuda import _memory, cached_bytes, device_empty, empty_cache
+    empty_cache()
+    a = device_empty((1000, 3), np.float32)
+    ptr = a.device_ctypes_pointer.value
+    view = a[10:20]
+    del a
+    gc.collect()
+    assert cached_bytes() == 0              # the view still holds the block
+    b = device_empty((1000, 3), np.float32)
+    assert b.device_ctypes_pointer.value != ptr
+    del view
+    gc.collect()
+    assert cached_bytes() == rounded_size(12000)
+    c = device_empty((3000,), np.float32)   # same rounded size: the same block
+    assert c.device_ctypes_pointer.value == ptr and cached_bytes() == 0
+    host = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
+    c.copy_to_device(host)
+    np.testing.assert_array_equal(c.copy_to_host(), host)
+    del b, c
+    empty_cache()
+    assert cached_bytes() == 0 and _memory._cache._free == {}
