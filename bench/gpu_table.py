@@ -14,8 +14,9 @@ def main(path):
         runs.setdefault(name, {"group": b["group"]})[impl] = b
     copy = max(b["extra_info"]["GB/s"] for k, b in runs.get("copy", {}).items() if k != "group")
     print(f"copy bandwidth (best of fastnn and torch): {copy:.0f} GB/s\n")
-    print("| workload | fastnn | torch | torch / fastnn | fastnn GB/s (% of copy) |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| workload | fastnn | torch | torch / fastnn | fastnn GB/s (% of copy) "
+          "| raw kernel | kernel GB/s (% of copy) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in runs.items():
         ours = r.get("fastnn")
         if ours is None:
@@ -24,9 +25,14 @@ def main(path):
         others = [f"{r[k]['stats']['min'] * 1e6:.0f} us{' (' + k[6:] + ')' if k != 'torch' else ''}"
                   for k in ("torch", "torch-tf32") if k in r]
         ratios = [f"{r[k]['stats']['min'] / t:.2f}x" for k in ("torch", "torch-tf32") if k in r]
-        bw = ours["extra_info"].get("GB/s")
-        share = f"{bw:.0f} ({100 * bw / copy:.0f} %)" if bw else ""
-        print(f"| {r['group']} | {t * 1e6:.0f} us | {', '.join(others)} | {', '.join(ratios)} | {share} |")
+        raw = r.get("fastnn-kernel")
+        cells = []
+        for b in (ours, raw):
+            bw = b["extra_info"].get("GB/s") if b else None
+            cells.append(f"{bw:.0f} ({100 * bw / copy:.0f} %)" if bw else "")
+        raw_t = f"{raw['stats']['min'] * 1e6:.0f} us" if raw else ""
+        print(f"| {r['group']} | {t * 1e6:.0f} us | {', '.join(others)} | {', '.join(ratios)} | {cells[0]} "
+              f"| {raw_t} | {cells[1]} |")
 
 
 if __name__ == "__main__":

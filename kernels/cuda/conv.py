@@ -1,6 +1,6 @@
 """2-D convolution by im2col + GEMM on the GPU (the CPU file's algorithm).
 
-im2col: one thread per element of the column matrix
+im2col: one thread per (column, channel), writing the channel's R*S rows
     cols[(c*R + r)*S + s, n*P + i*OW + j] = xp[n0 + n, c, i*sh + r, j*sw + s]
 col2im: one thread per input element, gathering every (r, s, i, j) whose
 window covers it, so the sum needs no atomics and is deterministic.
@@ -20,19 +20,27 @@ CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in flo
 
 @cuda.jit
 def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
-    idx = cuda.grid(1)
-    rows, ncols = cols.shape
-    if idx >= rows * ncols:
+    """Grid (column blocks, C): a thread splits its column index once (64-bit
+    division is dozens of instructions) and writes that column's R*S rows of
+    channel blockIdx.y; each write row is coalesced across the block."""
+    col = cuda.grid(1)
+    c = cuda.blockIdx.y
+    if col >= cols.shape[1]:
         return
-    row, col = idx // ncols, idx % ncols
-    c, r, s = row // (R * S), (row // S) % R, row % S
     P = OH * OW
-    n, i, j = col // P, (col % P) // OW, col % OW
-    ih, iw = i * sh + r - ph, j * sw + s - pw
-    if 0 <= ih < x.shape[2] and 0 <= iw < x.shape[3]:
-        cols[row, col] = x[n0 + n, c, ih, iw]
-    else:
-        cols[row, col] = 0
+    n = col // P
+    i = (col - n * P) // OW
+    j = col - n * P - i * OW
+    for r in range(R):
+        ih = i * sh + r - ph
+        inside_h = 0 <= ih < x.shape[2]
+        for s in range(S):
+            iw = j * sw + s - pw
+            row = (c * R + r) * S + s
+            if inside_h and 0 <= iw < x.shape[3]:
+                cols[row, col] = x[n0 + n, c, ih, iw]
+            else:
+                cols[row, col] = 0
 
 
 @cuda.jit
@@ -46,13 +54,19 @@ def _col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
     acc = 0.0
     for r in range(R):
         ti = ih + ph - r
-        if ti < 0 or ti % sh != 0 or ti // sh >= OH:
+        if ti < 0:
+            continue
+        oi = ti if sh == 1 else ti // sh          # stride 1 (the common case) divides nothing
+        if oi >= OH or oi * sh != ti:
             continue
         for s in range(S):
             tj = iw + pw - s
-            if tj < 0 or tj % sw != 0 or tj // sw >= OW:
+            if tj < 0:
                 continue
-            acc += dcols[(c * R + r) * S + s, n * P + (ti // sh) * OW + tj // sw]
+            oj = tj if sw == 1 else tj // sw
+            if oj >= OW or oj * sw != tj:
+                continue
+            acc += dcols[(c * R + r) * S + s, n * P + oi * OW + oj]
     dx[n0 + n, c, ih, iw] = acc
 
 
@@ -111,7 +125,8 @@ def _chunk(N, CRS, P):
 
 
 def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
-    _im2col[blocks_for(cols.size), THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+    grid = (blocks_for(cols.shape[1]), x.shape[1])
+    _im2col[grid, THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
 
 
 def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):

@@ -1,8 +1,10 @@
-"""Fully connected layer on the GPU: GEMMs (gemm.py) plus a bias pass and a
-column-sum kernel. Math as in kernels/cpu/linear.py."""
+"""Fully connected layer on the GPU: GEMMs (gemm.py) plus a bias pass; the
+bias gradient is a GEMM too (dy^T @ ones), since a thread per column summing
+N rows leaves the GPU idle and waits on N dependent loads.
+Math as in kernels/cpu/linear.py."""
 from numba import cuda
 
-from ._device import THREADS, blocks_for
+from ._device import THREADS, blocks_for, device_empty, fill
 from .gemm import matmul
 
 
@@ -13,23 +15,16 @@ def _add_row_bias(y, bias):
         y[idx // y.shape[1], idx % y.shape[1]] += bias[idx % y.shape[1]]
 
 
-@cuda.jit
-def _column_sum(dy, out):
-    k = cuda.grid(1)
-    if k < dy.shape[1]:
-        acc = 0.0
-        for n in range(dy.shape[0]):
-            acc += dy[n, k]
-        out[k] = acc
-
-
 def add_row_bias(y, bias):
     if y.size:
         _add_row_bias[blocks_for(y.size), THREADS](y, bias)
 
 
 def column_sum(dy, out):
-    _column_sum[blocks_for(dy.shape[1]), THREADS](dy, out)
+    """out (K,) <- the sum of dy (N, K) over its rows."""
+    ones = device_empty((dy.shape[0], 1), dy.dtype)
+    fill(ones.reshape(dy.shape[0]), 1)
+    matmul(dy, ones, out.reshape(out.shape[0], 1), ta=True)
 
 
 def linear_forward(x, weight, bias, y):

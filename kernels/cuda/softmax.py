@@ -24,7 +24,32 @@ from ._device import THREADS
 
 WARP = 32
 ROWS_PER_BLOCK = 8
+UNROLL = 4                 # row elements each lane loads per loop trip (_load4)
 _row_kernels = {}
+
+
+@cuda.jit(device=True)
+def _load4(x, row, j, L, pad):
+    """x[row, j + k*WARP] for k = 0..3 (pad past the row's end): four independent
+    loads in flight per lane, instead of one load's latency per loop trip."""
+    a = x[row, j] if j < L else pad
+    b = x[row, j + WARP] if j + WARP < L else pad
+    c = x[row, j + 2 * WARP] if j + 2 * WARP < L else pad
+    d = x[row, j + 3 * WARP] if j + 3 * WARP < L else pad
+    return a, b, c, d
+
+
+@cuda.jit(device=True)
+def _store4(y, row, j, L, a, b, c, d):
+    """y[row, j + k*WARP] = (a, b, c, d)[k], within the row."""
+    if j < L:
+        y[row, j] = a
+    if j + WARP < L:
+        y[row, j + WARP] = b
+    if j + 2 * WARP < L:
+        y[row, j + 2 * WARP] = c
+    if j + 3 * WARP < L:
+        y[row, j + 3 * WARP] = d
 
 
 def _rows(dtype):
@@ -59,14 +84,16 @@ def _rows(dtype):
         sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
         lane, L = cuda.threadIdx.x, x.shape[1] if row < x.shape[0] else 0
         m = lowest
-        for j in range(lane, L, WARP):
-            v = x[row, j]
-            if v > m or v != v:
-                m = v
+        for j in range(lane, L, UNROLL * WARP):
+            a, b, c, d = _load4(x, row, j, L, lowest)
+            for v in (a, b, c, d):
+                if v > m or v != v:
+                    m = v
         m = warp_reduce(mbuf, m, True)
         s = 0.0
-        for j in range(lane, L, WARP):
-            s += math.exp(x[row, j] - m)
+        for j in range(lane, L, UNROLL * WARP):
+            a, b, c, d = _load4(x, row, j, L, lowest)      # exp(-inf - m) = 0 pads the tail
+            s += (math.exp(a - m) + math.exp(b - m)) + (math.exp(c - m) + math.exp(d - m))
         return m, warp_reduce(sbuf, s, False)
 
     @cuda.jit
@@ -75,14 +102,16 @@ def _rows(dtype):
         m, s = max_and_sum(x, row, lowest)
         if row >= x.shape[0]:
             return
-        if log:
-            shift = m + math.log(s)
-            for j in range(cuda.threadIdx.x, x.shape[1], WARP):
-                y[row, j] = x[row, j] - shift
-        else:
-            inv = 1.0 / s
-            for j in range(cuda.threadIdx.x, x.shape[1], WARP):
-                y[row, j] = math.exp(x[row, j] - m) * inv
+        L = x.shape[1]
+        shift = m + math.log(s)
+        inv = 1.0 / s
+        for j in range(cuda.threadIdx.x, L, UNROLL * WARP):
+            a, b, c, d = _load4(x, row, j, L, lowest)
+            if log:
+                _store4(y, row, j, L, a - shift, b - shift, c - shift, d - shift)
+            else:
+                _store4(y, row, j, L, math.exp(a - m) * inv, math.exp(b - m) * inv,
+                        math.exp(c - m) * inv, math.exp(d - m) * inv)
 
     @cuda.jit
     def softmax_backward_rows(dy, y, dx):
@@ -90,11 +119,15 @@ def _rows(dtype):
         row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
         L = y.shape[1] if row < y.shape[0] else 0
         dot = 0.0
-        for j in range(cuda.threadIdx.x, L, WARP):
-            dot += dy[row, j] * y[row, j]
+        for j in range(cuda.threadIdx.x, L, UNROLL * WARP):
+            a, b, c, d = _load4(y, row, j, L, 0.0)
+            p, q, r, t = _load4(dy, row, j, L, 0.0)
+            dot += (a * p + b * q) + (c * r + d * t)
         dot = warp_reduce(sbuf, dot, False)
-        for j in range(cuda.threadIdx.x, L, WARP):
-            dx[row, j] = y[row, j] * (dy[row, j] - dot)
+        for j in range(cuda.threadIdx.x, L, UNROLL * WARP):
+            a, b, c, d = _load4(y, row, j, L, 0.0)
+            p, q, r, t = _load4(dy, row, j, L, 0.0)
+            _store4(dx, row, j, L, a * (p - dot), b * (q - dot), c * (r - dot), d * (t - dot))
 
     @cuda.jit
     def cross_entropy(logits, target, lowest, row_loss, dlogits):
@@ -105,12 +138,12 @@ def _rows(dtype):
             return
         t = target[n]
         scale = 1.0 / (s * N)
-        for j in range(cuda.threadIdx.x, C, WARP):
-            d = math.exp(logits[n, j] - m) * scale
-            if j == t:
-                d -= 1.0 / N
-            dlogits[n, j] = d
-        if cuda.threadIdx.x == 0:
+        for j in range(cuda.threadIdx.x, C, UNROLL * WARP):
+            a, b, c, d = _load4(logits, n, j, C, lowest)
+            _store4(dlogits, n, j, C, math.exp(a - m) * scale, math.exp(b - m) * scale,
+                    math.exp(c - m) * scale, math.exp(d - m) * scale)
+        if cuda.threadIdx.x == t % WARP:     # the lane that wrote e_t / (s N) above: (e_t / s - 1) / N
+            dlogits[n, t] = math.exp(logits[n, t] - m) * scale - 1.0 / N
             row_loss[n] = m + math.log(s) - logits[n, t]
 
     _row_kernels[dtype] = kernels = (softmax_rows, softmax_backward_rows, cross_entropy)
