@@ -11,6 +11,7 @@ import numpy as np
 from numba import cuda
 
 THREADS = 256
+MAX_GRID_Y = 65535          # the y (and z) grid dimensions' limit; x goes to 2^31 - 1
 
 
 def blocks_for(n, threads=THREADS):

@@ -12,19 +12,19 @@ of the largest size per product, which is what keeps the GPU busy.
 """
 from numba import cuda, float64
 
-from ._device import THREADS, blocks_for, device_empty
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
 from .gemm import matmul
 
 CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in float32
 
 
 @cuda.jit
-def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
-    """Grid (column blocks, C): a thread splits its column index once (64-bit
-    division is dozens of instructions) and writes that column's R*S rows of
-    channel blockIdx.y; each write row is coalesced across the block."""
-    col = cuda.grid(1)
-    c = cuda.blockIdx.y
+def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
+    """Grid (column blocks, channels c0, c0 + 1, ...): a thread splits its column
+    index once (64-bit division is dozens of instructions) and writes that
+    column's R*S rows of its channel; each written row is coalesced."""
+    col = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    c = c0 + cuda.blockIdx.y
     if col >= cols.shape[1]:
         return
     P = OH * OW
@@ -125,8 +125,9 @@ def _chunk(N, CRS, P):
 
 
 def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
-    grid = (blocks_for(cols.shape[1]), x.shape[1])
-    _im2col[grid, THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+    C, blocks = x.shape[1], blocks_for(cols.shape[1])
+    for c0 in range(0, C, MAX_GRID_Y):
+        _im2col[(blocks, min(MAX_GRID_Y, C - c0)), THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0)
 
 
 def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):

@@ -7,7 +7,7 @@ Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
 from numba import cuda
 
-from ._device import THREADS, blocks_for
+from ._device import MAX_GRID_Y, THREADS, blocks_for
 
 
 @cuda.jit(device=True)
@@ -78,27 +78,45 @@ def _first_max_of_4(a, b, c, d):
     return k
 
 
+@cuda.jit(device=True)
+def _plane_index(y, nc0):
+    """(n, c, i, j, inside) of this thread on a grid (output-plane blocks, planes
+    nc0, nc0 + 1, ...): the plane comes from blockIdx.y, so a thread divides
+    once, not four times."""
+    p = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    nc = nc0 + cuda.blockIdx.y
+    C, OW = y.shape[1], y.shape[3]
+    i = p // OW
+    return nc // C, nc % C, i, p - i * OW, p < y.shape[2] * OW
+
+
+
+def _per_planes(kernel, y, *args):
+    """Launch kernel(*args, nc0) over y's N*C output planes, at most MAX_GRID_Y a launch."""
+    planes, blocks = y.shape[0] * y.shape[1], blocks_for(y.shape[2] * y.shape[3])
+    for nc0 in range(0, planes, MAX_GRID_Y):
+        kernel[(blocks, min(MAX_GRID_Y, planes - nc0)), THREADS](*args, nc0)
+
+
 @cuda.jit
-def _max_2x2_forward(x, y):
+def _max_2x2_forward(x, y, nc0):
     """The 2x2 / stride 2 case: one thread per output reads its four inputs."""
-    idx = cuda.grid(1)
-    if idx >= y.size:
+    n, c, i, j, inside = _plane_index(y, nc0)
+    if not inside:
         return
-    n, c, i, j = _nchw(idx, y.shape)
     r, s = 2 * i, 2 * j
     k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
     y[n, c, i, j] = x[n, c, r + k // 2, s + k % 2]
 
 
 @cuda.jit
-def _max_2x2_backward(dy, x, dx):
+def _max_2x2_backward(dy, x, dx, nc0):
     """The 2x2 / stride 2 case: the windows tile the input without overlap, so one
     thread per window writes all four of its gradients (dy at the first max, 0
     elsewhere), and the row / column that no window covers (odd H, W) with 0."""
-    idx = cuda.grid(1)
-    if idx >= dy.size:
+    n, c, i, j, inside = _plane_index(dy, nc0)
+    if not inside:
         return
-    n, c, i, j = _nchw(idx, dy.shape)
     r, s = 2 * i, 2 * j
     k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
     g = dy[n, c, i, j]
@@ -157,11 +175,13 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
 
 
 def max_pool2d_2x2_forward(x, y):
-    _max_2x2_forward[blocks_for(y.size), THREADS](x, y)
+    if y.size:
+        _per_planes(_max_2x2_forward, y, x, y)
 
 
 def max_pool2d_2x2_backward(dy, x, dx):
-    _max_2x2_backward[blocks_for(dy.size), THREADS](dy, x, dx)
+    if dy.size:
+        _per_planes(_max_2x2_backward, dy, dy, x, dx)
 
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):

@@ -29,6 +29,12 @@ _row_kernels = {}
 
 
 @cuda.jit(device=True)
+def _nanmax(a, b):
+    """max(a, b) where NaN wins."""
+    return b if b > a or b != b else a
+
+
+@cuda.jit(device=True)
 def _load4(x, row, j, L, pad):
     """x[row, j + k*WARP] for k = 0..3 (pad past the row's end): four independent
     loads in flight per lane, instead of one load's latency per loop trip."""
@@ -68,11 +74,7 @@ def _rows(dtype):
         cuda.syncthreads()
         out = buf[r, 0]
         for k in range(1, WARP):
-            o = buf[r, k]
-            if not is_max:
-                out += o
-            elif o > out or o != o:
-                out = o
+            out = _nanmax(out, buf[r, k]) if is_max else out + buf[r, k]
         cuda.syncthreads()          # buf is written again by the next reduction
         return out
 
@@ -86,9 +88,7 @@ def _rows(dtype):
         m = lowest
         for j in range(lane, L, UNROLL * WARP):
             a, b, c, d = _load4(x, row, j, L, lowest)
-            for v in (a, b, c, d):
-                if v > m or v != v:
-                    m = v
+            m = _nanmax(_nanmax(m, a), _nanmax(_nanmax(b, c), d))
         m = warp_reduce(mbuf, m, True)
         s = 0.0
         for j in range(lane, L, UNROLL * WARP):
