@@ -16,7 +16,7 @@ _tiled = {}
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
     import cupy as _cupy
-    import cupy.cublas
+    import cupy.cublas  # noqa: F401  (loads the submodule behind _cupy.cublas)
 except ImportError:
     _cupy = None
 if numba.config.ENABLE_CUDASIM:
