@@ -3,6 +3,7 @@ the host (no GPU needed); its device arrays on a real GPU (the simulator's
 arrays are NumPy arrays and bypass it)."""
 import gc
 
+import numba
 import numpy as np
 import pytest
 
@@ -60,7 +61,7 @@ def test_a_full_device_releases_the_cache_and_retries():
 
 
 cuda = pytest.importorskip("numba.cuda")
-real_gpu = pytest.mark.skipif(cuda.is_available() is False or __import__("numba").config.ENABLE_CUDASIM,
+real_gpu = pytest.mark.skipif(numba.config.ENABLE_CUDASIM or not cuda.is_available(),
                               reason="needs a real CUDA GPU")
 
 

@@ -10,10 +10,10 @@ The batch is cut in chunks only to bound the column buffer's memory (device
 memory is plentiful and there is no cache to fit): one chunk means one GEMM
 of the largest size per product, which is what keeps the GPU busy.
 """
-from numba import cuda, float64
+from numba import cuda
 
 from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
-from .gemm import matmul
+from .gemm import matmul, sum_into
 
 CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in float32
 
@@ -98,28 +98,6 @@ def _fold_rows(dy, n0, dYc):
     dYc[k, col] = dy[n0 + n, k, p // dy.shape[3], p % dy.shape[3]]
 
 
-@cuda.jit
-def _channel_sum(dy, out):
-    """out[k] = sum of dy[:, k] (one block per channel, float64 tree reduction)."""
-    k = cuda.blockIdx.x
-    t = cuda.threadIdx.x
-    N, H, W = dy.shape[0], dy.shape[2], dy.shape[3]
-    acc = 0.0
-    for i in range(t, N * H * W, cuda.blockDim.x):
-        acc += dy[i // (H * W), k, (i // W) % H, i % W]
-    buf = cuda.shared.array(THREADS, float64)
-    buf[t] = acc
-    cuda.syncthreads()
-    step = cuda.blockDim.x // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
-    if t == 0:
-        out[k] = buf[0]
-
-
 def _chunk(N, CRS, P):
     return max(1, min(N, CHUNK_ELEMENTS // (CRS * P)))
 
@@ -164,7 +142,7 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
         dYc = device_empty((K, b * P), x.dtype)
         _fold_rows[blocks_for(dYc.size), THREADS](dy, n0, dYc)
         matmul(dYc, cols, dW2, tb=True, accumulate=n0 > 0)
+        sum_into(dYc, dbias, 1, accumulate=n0 > 0)
         dcols = device_empty((CRS, b * P), x.dtype)
         matmul(W2, dYc, dcols, ta=True)
         col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
-    _channel_sum[K, THREADS](dy, dbias)

@@ -1,11 +1,9 @@
 """Fully connected layer on the GPU: GEMMs (gemm.py) plus a bias pass; the
-bias gradient is a GEMM too (dy^T @ ones), since a thread per column summing
-N rows leaves the GPU idle and waits on N dependent loads.
-Math as in kernels/cpu/linear.py."""
+bias gradient is a GEMM too (gemm.sum_into). Math as in kernels/cpu/linear.py."""
 from numba import cuda
 
-from ._device import THREADS, blocks_for, device_empty, fill
-from .gemm import matmul
+from ._device import THREADS, blocks_for
+from .gemm import matmul, sum_into
 
 
 @cuda.jit
@@ -22,9 +20,7 @@ def add_row_bias(y, bias):
 
 def column_sum(dy, out):
     """out (K,) <- the sum of dy (N, K) over its rows."""
-    ones = device_empty((dy.shape[0], 1), dy.dtype)
-    fill(ones.reshape(dy.shape[0]), 1)
-    matmul(dy, ones, out.reshape(out.shape[0], 1), ta=True)
+    sum_into(dy, out, 0)
 
 
 def linear_forward(x, weight, bias, y):

@@ -66,14 +66,17 @@ def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
 
 
 @cuda.jit(device=True)
-def _first_max_of_4(a, b, c, d):
-    """Index 0..3 of the first maximum of a 2x2 window in row-major order (NaN first)."""
-    m, k = a, 0
-    if b > m or (b != b and m == m):
-        m, k = b, 1
-    if c > m or (c != c and m == m):
-        m, k = c, 2
-    if d > m or (d != d and m == m):
+def _argmax_2x2(x, n, c, r, s):
+    """Index 0..3 of the first maximum of the window x[n, c, r:r+2, s:s+2] in
+    row-major order (NaN first)."""
+    v0, v1 = x[n, c, r, s], x[n, c, r, s + 1]
+    v2, v3 = x[n, c, r + 1, s], x[n, c, r + 1, s + 1]
+    m, k = v0, 0
+    if v1 > m or (v1 != v1 and m == m):
+        m, k = v1, 1
+    if v2 > m or (v2 != v2 and m == m):
+        m, k = v2, 2
+    if v3 > m or (v3 != v3 and m == m):
         k = 3
     return k
 
@@ -105,7 +108,7 @@ def _max_2x2_forward(x, y, nc0):
     if not inside:
         return
     r, s = 2 * i, 2 * j
-    k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
+    k = _argmax_2x2(x, n, c, r, s)
     y[n, c, i, j] = x[n, c, r + k // 2, s + k % 2]
 
 
@@ -118,7 +121,7 @@ def _max_2x2_backward(dy, x, dx, nc0):
     if not inside:
         return
     r, s = 2 * i, 2 * j
-    k = _first_max_of_4(x[n, c, r, s], x[n, c, r, s + 1], x[n, c, r + 1, s], x[n, c, r + 1, s + 1])
+    k = _argmax_2x2(x, n, c, r, s)
     g = dy[n, c, i, j]
     for q in range(4):
         dx[n, c, r + q // 2, s + q % 2] = g if q == k else 0
