@@ -1,6 +1,7 @@
 """kernels/cuda against fastnn.reference, on a real GPU or on Numba's CUDA
 simulator (NUMBA_ENABLE_CUDASIM=1): tiny shapes, every kernel family.
 Run with: NUMBA_ENABLE_CUDASIM=1 pytest -m cuda"""
+import numba
 import numpy as np
 import pytest
 
@@ -63,9 +64,14 @@ def test_pooling(rng, dtype, k, s, p):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(3, 5), (9, 37)])   # rows past one block, rows past one warp
-def test_softmax_and_cross_entropy(rng, dtype, shape):
+@pytest.mark.parametrize("chunks", ["one", "several"])
+def test_softmax_and_cross_entropy(rng, dtype, shape, chunks, monkeypatch):
+    if chunks == "several":     # rows longer than a lane's registers hold: read in 32-element chunks
+        from fastnn.kernels.cuda import softmax
+        monkeypatch.setattr(softmax, "MAX_PER_LANE", 1)
     x = rand(shape, dtype, rng, -4, 4)
-    for axis in (0, 1):
+    x[-1, :3] = -np.inf, 1e4, -1e4      # extremes: exp underflows to 0, the max dominates
+    for axis in (0, 1) if chunks == "one" else (1,):
         (y,) = check("softmax", x, axis)
         check("log_softmax", x, axis)
         check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
@@ -74,6 +80,19 @@ def test_softmax_and_cross_entropy(rng, dtype, shape):
     bad[1] = shape[1]
     with pytest.raises(ValueError, match=f"label {shape[1]}"):
         F.cross_entropy(dev(x), dev(bad))
+
+
+@pytest.mark.skipif(numba.config.ENABLE_CUDASIM, reason="the simulator has no registers")
+def test_softmax_rows_stay_in_registers(rng):
+    """The row kernels' speed rests on their chunk being promoted to registers
+    (it is only if every loop over it unrolls): no local memory spills."""
+    from fastnn.kernels.cuda import softmax
+    x = dev(rand((5, 1000), np.float32, rng))
+    F.softmax_backward(x, F.softmax(x))
+    F.log_softmax(x)
+    F.cross_entropy(x, dev(np.arange(5)))
+    for kernel in softmax._rows(np.dtype(np.float32), *softmax._row_layout(1000)):
+        assert set(kernel.get_local_mem_per_thread().values()) == {0}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -23,9 +23,25 @@ import numpy as np
 from numba import cuda, float64
 
 from ._device import THREADS, blocks_for, device_empty
-from .softmax import _block_reduce
 
 BLOCKS_WANTED = 1024      # a few waves on the largest GPUs
+
+
+@cuda.jit(device=True)
+def _block_sum(buf, value):
+    """The sum of one value per thread (a shared-memory tree); all threads get it."""
+    t = cuda.threadIdx.x
+    buf[t] = value
+    cuda.syncthreads()
+    step = cuda.blockDim.x // 2
+    while step > 0:
+        if t < step:
+            buf[t] += buf[t + step]
+        cuda.syncthreads()
+        step //= 2
+    out = buf[0]
+    cuda.syncthreads()
+    return out
 
 
 def _slices(C, M):
@@ -53,8 +69,8 @@ def _stats_partial(x, parts):
         d = x[k // P, c, k % P] - x0
         s += d
         ss += d * d
-    s = _block_reduce(buf, s, False)
-    ss = _block_reduce(buf, ss, False)
+    s = _block_sum(buf, s)
+    ss = _block_sum(buf, ss)
     if cuda.threadIdx.x == 0:
         parts[c, b, 0], parts[c, b, 1] = s, ss
 
@@ -102,8 +118,8 @@ def _grad_partial(dy, x, mean, parts):
         g = dy[k // P, c, k % P]
         sb += g
         sg += g * (x[k // P, c, k % P] - m)
-    sb = _block_reduce(buf, sb, False)
-    sg = _block_reduce(buf, sg, False)
+    sb = _block_sum(buf, sb)
+    sg = _block_sum(buf, sg)
     if cuda.threadIdx.x == 0:
         parts[c, b, 0], parts[c, b, 1] = sb, sg
 
