@@ -137,10 +137,11 @@ def _rows(dtype, per_lane, one_chunk):
             v[k] = x[row, j] if j < L else pad
 
     @cuda.jit(device=True)
-    def max_and_sum(x, row, v, lowest, mbuf, sbuf):
+    def max_and_sum(x, row, v, lowest):
         """(max, float64 sum of exp(x - max)) of row `row` of x (rows, L), leaving
-        the row in v when it is one chunk. Every thread of the block calls it
-        (the barriers)."""
+        the row in v when it is one chunk."""
+        mbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), nbt)
+        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
         L = x.shape[1]
         m = lowest
         for c in range(n_chunks(L)):
@@ -165,9 +166,7 @@ def _rows(dtype, per_lane, one_chunk):
             if row >= x.shape[0]:
                 return
             v = cuda.local.array(per_lane, nbt)
-            mbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), nbt)
-            sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
-            m, s = max_and_sum(x, row, v, lowest, mbuf, sbuf)
+            m, s = max_and_sum(x, row, v, lowest)
             L = x.shape[1]
             log_s, inv = nbt(math.log(s)), nbt(1.0 / s)
             for c in range(n_chunks(L)):
@@ -212,9 +211,7 @@ def _rows(dtype, per_lane, one_chunk):
         if n >= logits.shape[0]:
             return
         v = cuda.local.array(per_lane, nbt)
-        mbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), nbt)
-        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
-        m, s = max_and_sum(logits, n, v, lowest, mbuf, sbuf)
+        m, s = max_and_sum(logits, n, v, lowest)
         N, C = logits.shape
         t = target[n]
         scale, inv_n = nbt(1.0 / (s * N)), nbt(1.0 / N)
