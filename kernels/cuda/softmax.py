@@ -33,7 +33,7 @@ ROWS_PER_BLOCK = 8
 MAX_PER_LANE = 32          # row elements a lane keeps in registers (32 float32: 32 of its 255)
 STREAM_PER_LANE = 8        # longer rows: elements per lane per chunk (loads in flight)
 SLICES = 8                 # other axes: threads sharing one lane's L elements
-_row_kernels = {}
+_compiled = {}               # (dtype, layout) -> kernels, compiled on first use
 
 
 @cuda.jit(device=True)
@@ -120,8 +120,8 @@ def _rows(dtype, per_lane, one_chunk):
     by shuffles. Warps past the last row exit at once: whole warps, so no
     shuffle misses a partner (the simulator's barriers release without them)."""
     key = (dtype, per_lane, one_chunk)
-    if key in _row_kernels:
-        return _row_kernels[key]
+    if key in _compiled:
+        return _compiled[key]
     nbt = numba.from_dtype(dtype)
     CHUNK = per_lane * WARP
 
@@ -226,7 +226,7 @@ def _rows(dtype, per_lane, one_chunk):
         if cuda.threadIdx.x == 0:
             row_loss[n] = m + math.log(s) - logits[n, t]
 
-    _row_kernels[key] = kernels = (make_forward(False), make_forward(True), backward, cross_entropy)
+    _compiled[key] = kernels = (make_forward(False), make_forward(True), backward, cross_entropy)
     return kernels
 
 
@@ -245,8 +245,8 @@ def _lanes(dtype):
     SLICES strided slices (threadIdx.y: parallelism when L is long and the
     lanes are few), combined through shared memory."""
     key = (dtype, "lanes")
-    if key in _row_kernels:
-        return _row_kernels[key]
+    if key in _compiled:
+        return _compiled[key]
     nbt = numba.from_dtype(dtype)
 
     @cuda.jit(device=True)
@@ -292,7 +292,7 @@ def _lanes(dtype):
         for j in range(cuda.threadIdx.y, L, SLICES):
             dx[o, j, i] = y[o, j, i] * (dy[o, j, i] - dot)
 
-    _row_kernels[key] = kernels = (forward, backward)
+    _compiled[key] = kernels = (forward, backward)
     return kernels
 
 
