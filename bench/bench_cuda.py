@@ -122,14 +122,32 @@ def _avg_pool(torch):
 ROWS, CLASSES = 32768, 1000
 
 
-def _softmax(torch):
-    x = _data((ROWS, CLASSES), scale=3.0)
-    y = cuda.device_array(x.shape, np.float32)
-    x3, y3 = x.reshape(ROWS, CLASSES, 1), y.reshape(ROWS, CLASSES, 1)
-    impls = {"fastnn": lambda: F.softmax(x), "fastnn-kernel": lambda: K.softmax_forward(x3, False, y3)}
+def _softmax_over(shape, axis, log=False):
+    """softmax (or log_softmax) of a `shape` array along `axis`; the raw kernel
+    sees it as (outer, L, inner)."""
+    def build(torch):
+        x = _data(shape, scale=3.0)
+        y = cuda.device_array(x.shape, np.float32)
+        lanes = (int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1:])))
+        x3, y3 = x.reshape(lanes), y.reshape(lanes)
+        fn = F.log_softmax if log else F.softmax
+        impls = {"fastnn": lambda: fn(x, axis), "fastnn-kernel": lambda: K.softmax_forward(x3, log, y3)}
+        if torch:
+            tx = torch.as_tensor(x, device="cuda")
+            impls["torch"] = lambda: (torch.log_softmax if log else torch.softmax)(tx, axis)
+        return impls
+    return build
+
+
+def _softmax_backward(torch):
+    y, dy = _data((ROWS, CLASSES)), _data((ROWS, CLASSES), 1)
+    dx = cuda.device_array(y.shape, np.float32)
+    y3, dy3, dx3 = (a.reshape(ROWS, CLASSES, 1) for a in (y, dy, dx))
+    impls = {"fastnn": lambda: F.softmax_backward(dy, y),
+             "fastnn-kernel": lambda: K.softmax_backward(dy3, y3, dx3)}
     if torch:
-        tx = torch.as_tensor(x, device="cuda")
-        impls["torch"] = lambda: torch.softmax(tx, -1)
+        ty, tdy = torch.as_tensor(y, device="cuda"), torch.as_tensor(dy, device="cuda")
+        impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(tdy, ty, -1, torch.float32)
     return impls
 
 
@@ -278,7 +296,15 @@ WORKLOADS = [
     GpuWorkload("max_pool2d", "max_pool2d 2x2/2 fwd+bwd, 32x64x64x64", _max_pool,
                 F32 * (POOL_N + POOL_N // 4 + POOL_N // 4 + 2 * POOL_N)),
     GpuWorkload("avg_pool2d", "avg_pool2d 3x3/1 pad 1 fwd+bwd, 32x64x32x32", _avg_pool),
-    GpuWorkload("softmax", f"softmax fwd, {ROWS}x{CLASSES}", _softmax, 2 * F32 * ROWS * CLASSES),
+    GpuWorkload("softmax", f"softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1),
+                2 * F32 * ROWS * CLASSES),
+    GpuWorkload("log_softmax", f"log_softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1, True),
+                2 * F32 * ROWS * CLASSES),
+    GpuWorkload("softmax_long_rows", "softmax fwd, 4096x8000", _softmax_over((4096, 8000), 1),
+                2 * F32 * 4096 * 8000),
+    GpuWorkload("softmax_axis1", "softmax fwd over axis 1 of 64x1000x512", _softmax_over((64, 1000, 512), 1),
+                2 * F32 * 64 * 1000 * 512),
+    GpuWorkload("softmax_backward", f"softmax bwd, {ROWS}x{CLASSES}", _softmax_backward, 3 * F32 * ROWS * CLASSES),
     GpuWorkload("cross_entropy", f"cross_entropy fwd+bwd, logits {ROWS}x{CLASSES}", _cross_entropy,
                 2 * F32 * ROWS * CLASSES),
     GpuWorkload("relu", "relu fwd, 2^26 f32", _elementwise("relu"), 2 * F32 << 26),
