@@ -6,7 +6,8 @@ import fastnn.functional as F
 from fastnn.testing import DTYPES, assert_close, compare_with_reference, noncontiguous, rand
 
 SHAPES_AXES = [((7,), 0), ((5, 13), -1), ((5, 13), 0), ((3, 4, 33), 1), ((2, 3, 4, 5), 2),
-               ((1, 1), -1), ((4, 1000), -1)]
+               ((1, 1), -1), ((4, 1000), -1),
+               ((3, 2500), -1), ((2, 2100, 3), 1)]   # rows over EXP_SUM_BLOCK (1024), with a tail
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -30,8 +31,11 @@ def test_softmax_is_stable_for_huge_logits(dtype, scale):
     assert loss == 0.0 and np.isfinite(d).all()
 
 
-def test_softmax_nan_in_gives_nan_out():
-    x = np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]], np.float32)
+@pytest.mark.parametrize("width, where", [(3, 1), (1000, 700), (1000, 999), (2500, 2400)])
+def test_softmax_nan_in_gives_nan_out(rng, width, where):
+    # NaN inside the vectorised body of the max and the sums as well as in their tails
+    x = rand((2, width), np.float32, rng)
+    x[0, where] = np.nan
     y = compare_with_reference("softmax", x)
     assert np.isnan(y[0]).all() and not np.isnan(y[1]).any()
     loss, d = F.cross_entropy(x, np.array([0, 1]))

@@ -26,11 +26,11 @@ def _softmax_row(row, m, log, out):
     """out <- softmax or log_softmax of row (1-D, contiguous or strided), m = max(row)."""
     s = exp_and_sum(row, m, out)
     if log:
-        shift = m + np.log(s)
+        shift = out.dtype.type(m + np.log(s))     # in out's dtype: float32 loops stay float32
         for j in range(row.size):
             out[j] = row[j] - shift
     else:
-        inv = 1.0 / s
+        inv = out.dtype.type(1.0 / s)
         for j in range(row.size):
             out[j] = out[j] * inv
 
@@ -46,10 +46,7 @@ def softmax_forward(x, log, y):
         return
     for lane in prange(O * I):
         row = x[lane // I, :, lane % I]
-        m = row[0]
-        for j in range(1, L):
-            m = row[j] if row[j] > m else m
-        _softmax_row(row, m, log, y[lane // I, :, lane % I])
+        _softmax_row(row, row_max(row), log, y[lane // I, :, lane % I])
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -78,7 +75,7 @@ def cross_entropy_forward_backward(logits, target, row_loss, dlogits):
         s = exp_and_sum(row, m, d)
         t = target[n]
         row_loss[n] = m + np.log(s) - row[t]
-        scale = inv_n / s
+        scale = d.dtype.type(inv_n / s)
         for j in range(C):
             d[j] = d[j] * scale
         d[t] -= inv_n
