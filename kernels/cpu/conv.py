@@ -28,12 +28,18 @@ CHUNK_ELEMENTS = 1 << 22
 
 
 @njit(cache=True, inline="always")
-def _valid_cols(OW, W, s, sw, pw):
-    """The range [j0, j1) of output columns j whose input column j*sw + s - pw is inside x."""
-    j0 = 0 if pw - s <= 0 else (pw - s + sw - 1) // sw
-    j1 = min(OW, (W - 1 + pw - s) // sw + 1)
-    return j0, max(j0, j1)
+def _valid_range(n_out, n_in, k, stride, pad):
+    """The range [o0, o1) of output positions o whose input position o*stride + k - pad
+    is inside [0, n_in): the rest of the field at kernel offset k lies in the padding."""
+    o0 = 0 if pad - k <= 0 else (pad - k + stride - 1) // stride
+    o1 = min(n_out, (n_in - 1 + pad - k) // stride + 1)
+    return o0, max(o0, o1)
 
+
+# Inside the loops below, indices are cast to unsigned (np.uintp): they are in
+# range by construction, and Numba wraps negative signed indices with a
+# compare and select per access, which keeps the copy loops scalar (im2col on
+# workload A: 1.7 ms a chunk signed, 0.54 ms unsigned).
 
 @njit(parallel=True, cache=True)
 def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
@@ -43,23 +49,24 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
     zero = cols.dtype.type(0)
     for bc in prange(b * C):
         n, c = bc // C, bc % C
+        plane = x[n0 + n, c]
         for r in range(R):
+            i0, i1 = _valid_range(OH, H, r, sh, ph)
             for s in range(S):
-                row = (c * R + r) * S + s
-                j0, j1 = _valid_cols(OW, W, s, sw, pw)
+                j0, j1 = _valid_range(OW, W, s, sw, pw)
+                field = cols[(c * R + r) * S + s, n * OH * OW:(n + 1) * OH * OW].reshape(OH, OW)
                 for i in range(OH):
-                    base = (n * OH + i) * OW
-                    ih = i * sh + r - ph
-                    if ih < 0 or ih >= H:
-                        for j in range(OW):
-                            cols[row, base + j] = zero
+                    out = field[i]
+                    if i < i0 or i >= i1:
+                        out[:] = zero
                         continue
+                    src = plane[np.uintp(i * sh + r - ph)]
                     for j in range(j0):
-                        cols[row, base + j] = zero
+                        out[j] = zero
                     for j in range(j0, j1):
-                        cols[row, base + j] = x[n0 + n, c, ih, j * sw + s - pw]
+                        out[np.uintp(j)] = src[np.uintp(j * sw + s - pw)]
                     for j in range(j1, OW):
-                        cols[row, base + j] = zero
+                        out[j] = zero
 
 
 @njit(parallel=True, cache=True)
@@ -69,20 +76,17 @@ def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
     b = dcols.shape[1] // (OH * OW)
     for bc in prange(b * C):
         n, c = bc // C, bc % C
-        for ih in range(H):
-            for iw in range(W):
-                dx[n0 + n, c, ih, iw] = 0
+        plane = dx[n0 + n, c]
+        plane[:] = 0
         for r in range(R):
+            i0, i1 = _valid_range(OH, H, r, sh, ph)
             for s in range(S):
-                row = (c * R + r) * S + s
-                j0, j1 = _valid_cols(OW, W, s, sw, pw)
-                for i in range(OH):
-                    ih = i * sh + r - ph
-                    if ih < 0 or ih >= H:
-                        continue
-                    base = (n * OH + i) * OW
+                j0, j1 = _valid_range(OW, W, s, sw, pw)
+                field = dcols[(c * R + r) * S + s, n * OH * OW:(n + 1) * OH * OW].reshape(OH, OW)
+                for i in range(i0, i1):
+                    src, dst = field[np.uintp(i)], plane[np.uintp(i * sh + r - ph)]
                     for j in range(j0, j1):
-                        dx[n0 + n, c, ih, j * sw + s - pw] += dcols[row, base + j]
+                        dst[np.uintp(j * sw + s - pw)] += src[np.uintp(j)]
 
 
 @njit(parallel=True, cache=True)
