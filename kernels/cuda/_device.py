@@ -10,6 +10,8 @@ import numba
 import numpy as np
 from numba import cuda
 
+from ._launch import kernel
+
 THREADS = 256
 MAX_GRID_Y = 65535          # the y (and z) grid dimensions' limit; x goes to 2^31 - 1
 
@@ -36,7 +38,7 @@ def device_zeros(shape, dtype):
     return out
 
 
-@cuda.jit
+@kernel
 def _fill(a, value):
     i = cuda.grid(1)
     if i < a.size:
@@ -48,14 +50,14 @@ def fill(flat, value):
         _fill[blocks_for(flat.size), THREADS](flat, value)
 
 
-@cuda.jit
+@kernel
 def _copy1(src, dst):
     i = cuda.grid(1)
     if i < dst.shape[0]:
         dst[i] = src[i]
 
 
-@cuda.jit
+@kernel
 def _copy2(src, dst):
     i = cuda.grid(1)
     if i < dst.size:
@@ -63,7 +65,7 @@ def _copy2(src, dst):
         dst[a, b] = src[a, b]
 
 
-@cuda.jit
+@kernel
 def _copy3(src, dst):
     i = cuda.grid(1)
     if i < dst.size:
@@ -71,7 +73,7 @@ def _copy3(src, dst):
         dst[i // (s1 * s2), (i // s2) % s1, i % s2] = src[i // (s1 * s2), (i // s2) % s1, i % s2]
 
 
-@cuda.jit
+@kernel
 def _copy4(src, dst):
     i = cuda.grid(1)
     if i < dst.size:
@@ -120,7 +122,7 @@ def mean_of(a):
     return float(np.mean(to_host(a)))
 
 
-@cuda.jit
+@kernel
 def _add(a, b, out):
     i = cuda.grid(1)
     if i < out.size:

@@ -5,30 +5,31 @@ import math
 from numba import cuda
 
 from ._device import THREADS, blocks_for
+from ._launch import kernel
 
 
-@cuda.jit
+@kernel
 def _relu_forward(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = 0 if x[i] <= 0 else x[i]
 
 
-@cuda.jit
+@kernel
 def _relu_backward(dy, x, dx):
     i = cuda.grid(1)
     if i < x.size:
         dx[i] = dy[i] if x[i] > 0 else 0
 
 
-@cuda.jit
+@kernel
 def _leaky_relu_forward(x, a, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = x[i] if x[i] > 0 else x[i] * a
 
 
-@cuda.jit
+@kernel
 def _leaky_relu_backward(dy, x, a, dx):
     i = cuda.grid(1)
     if i < x.size:
@@ -41,28 +42,28 @@ def sigmoid(v):
     return 1 / (1 + e) if v >= 0 else e / (1 + e)
 
 
-@cuda.jit
+@kernel
 def _sigmoid_forward(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = sigmoid(x[i])
 
 
-@cuda.jit
+@kernel
 def _sigmoid_backward(dy, y, dx):
     i = cuda.grid(1)
     if i < y.size:
         dx[i] = dy[i] * y[i] * (1 - y[i])
 
 
-@cuda.jit
+@kernel
 def _tanh_forward(x, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = math.tanh(x[i])
 
 
-@cuda.jit
+@kernel
 def _tanh_backward(dy, y, dx):
     i = cuda.grid(1)
     if i < y.size:

@@ -23,6 +23,7 @@ import numpy as np
 from numba import cuda, float64
 
 from ._device import THREADS, blocks_for, device_empty
+from ._launch import kernel
 
 BLOCKS_WANTED = 1024      # a few waves on the largest GPUs
 
@@ -55,7 +56,7 @@ def _slice_range(b, S, M):
     return b * chunk, min(M, (b + 1) * chunk)
 
 
-@cuda.jit
+@kernel
 def _stats_partial(x, parts):
     """parts[c, b] = (sum d, sum d^2) over slice b of channel c, d = x - x[0, c, 0]."""
     c, b = cuda.blockIdx.x, cuda.blockIdx.y
@@ -75,7 +76,7 @@ def _stats_partial(x, parts):
         parts[c, b, 0], parts[c, b, 1] = s, ss
 
 
-@cuda.jit
+@kernel
 def _stats_final(x, parts, eps, mean, var, inv_std):
     c = cuda.grid(1)
     if c >= mean.size:
@@ -92,7 +93,7 @@ def _stats_final(x, parts, eps, mean, var, inv_std):
     mean[c], var[c], inv_std[c] = x[0, c, 0] + mu, v, 1.0 / math.sqrt(v + eps)
 
 
-@cuda.jit
+@kernel
 def _normalize(x, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
     idx = cuda.grid(1)
     N, C, P = x.shape
@@ -104,7 +105,7 @@ def _normalize(x, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
     y[idx // (C * P), c, idx % P] = x[idx // (C * P), c, idx % P] * scale + shift
 
 
-@cuda.jit
+@kernel
 def _grad_partial(dy, x, mean, parts):
     """parts[c, b] = (sum dy, sum dy (x - mean)) over slice b of channel c."""
     c, b = cuda.blockIdx.x, cuda.blockIdx.y
@@ -124,7 +125,7 @@ def _grad_partial(dy, x, mean, parts):
         parts[c, b, 0], parts[c, b, 1] = sb, sg
 
 
-@cuda.jit
+@kernel
 def _grad_final(parts, inv_std, sums, dgamma, dbeta):
     """sums[c] = (sb, sg) with sg scaled by inv_std; dbeta = sb, dgamma = sg."""
     c = cuda.grid(1)
@@ -140,7 +141,7 @@ def _grad_final(parts, inv_std, sums, dgamma, dbeta):
     dbeta[c], dgamma[c] = sb, sg
 
 
-@cuda.jit
+@kernel
 def _grad_input(dy, x, gamma, has_gamma, mean, inv_std, sums, training, dx):
     idx = cuda.grid(1)
     N, C, P = x.shape
@@ -156,7 +157,7 @@ def _grad_input(dy, x, gamma, has_gamma, mean, inv_std, sums, training, dx):
     dx[n, c, p] = v
 
 
-@cuda.jit
+@kernel
 def _update_running(running_mean, running_var, mean, var, momentum, M):
     c = cuda.grid(1)
     if c < running_mean.size:
@@ -164,7 +165,7 @@ def _update_running(running_mean, running_var, mean, var, momentum, M):
         running_var[c] = (1 - momentum) * running_var[c] + momentum * var[c] * (M / (M - 1))
 
 
-@cuda.jit
+@kernel
 def _running_inv_std(running_mean, running_var, eps, mean, inv_std):
     c = cuda.grid(1)
     if c < running_mean.size:

@@ -13,12 +13,13 @@ of the largest size per product, which is what keeps the GPU busy.
 from numba import cuda
 
 from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
+from ._launch import kernel
 from .gemm import matmul, sum_into
 
 CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in float32
 
 
-@cuda.jit
+@kernel
 def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
     """Grid (column blocks, channels c0, c0 + 1, ...): a thread splits its column
     index once (64-bit division is dozens of instructions) and writes that
@@ -43,7 +44,7 @@ def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
                 cols[row, col] = 0
 
 
-@cuda.jit
+@kernel
 def _col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
     idx = cuda.grid(1)
     C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
@@ -70,7 +71,7 @@ def _col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
     dx[n0 + n, c, ih, iw] = acc
 
 
-@cuda.jit
+@kernel
 def _unfold_rows(Yc, bias, has_bias, n0, y):
     """y[n0 + n, k, p] = Yc[k, n*P + p] (+ bias[k])."""
     idx = cuda.grid(1)
@@ -85,7 +86,7 @@ def _unfold_rows(Yc, bias, has_bias, n0, y):
     y[n0 + n, k, p // y.shape[3], p % y.shape[3]] = v
 
 
-@cuda.jit
+@kernel
 def _fold_rows(dy, n0, dYc):
     """dYc[k, n*P + p] = dy[n0 + n, k, p]."""
     idx = cuda.grid(1)

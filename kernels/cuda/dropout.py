@@ -5,6 +5,7 @@ from numba import cuda, uint64
 
 from ..cpu.dropout import GOLDEN, MIX1, MIX2
 from ._device import THREADS, blocks_for
+from ._launch import kernel
 
 _GOLDEN, _MIX1, _MIX2 = int(GOLDEN), int(MIX1), int(MIX2)
 
@@ -18,7 +19,7 @@ def _uniform(seed, i):
     return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@cuda.jit
+@kernel
 def _forward(x, seed, p, scale, y, mask):
     i = cuda.grid(1)
     if i < x.size:
@@ -27,7 +28,7 @@ def _forward(x, seed, p, scale, y, mask):
         y[i] = x[i] * scale if keep else 0
 
 
-@cuda.jit
+@kernel
 def _backward(dy, mask, scale, dx):
     i = cuda.grid(1)
     if i < dy.size:

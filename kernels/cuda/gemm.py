@@ -10,6 +10,7 @@ import numba
 from numba import cuda
 
 from ._device import as_device, device_empty, fill
+from ._launch import kernel
 
 TILE = 16
 _tiled = {}
@@ -29,7 +30,7 @@ def _tiled_kernel(dtype):
         return _tiled[dtype]
     nbt = numba.from_dtype(dtype)
 
-    @cuda.jit
+    @kernel
     def gemm(A, B, C, ta, tb, accumulate, zero):
         M, N = C.shape
         K = A.shape[0] if ta else A.shape[1]

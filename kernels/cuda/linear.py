@@ -3,10 +3,11 @@ bias gradient is a GEMM too (gemm.sum_into). Math as in kernels/cpu/linear.py.""
 from numba import cuda
 
 from ._device import THREADS, blocks_for
+from ._launch import kernel
 from .gemm import matmul, sum_into
 
 
-@cuda.jit
+@kernel
 def _add_row_bias(y, bias):
     idx = cuda.grid(1)
     if idx < y.size:

@@ -10,9 +10,10 @@ import math
 from numba import cuda
 
 from ._device import THREADS, blocks_for
+from ._launch import kernel
 
 
-@cuda.jit
+@kernel
 def _adam(p, g, m, v, off, b1, b2, eps, l2, shrink, step_size, bc2_sqrt):
     i = cuda.grid(1)
     if i < p.size:
@@ -25,7 +26,7 @@ def _adam(p, g, m, v, off, b1, b2, eps, l2, shrink, step_size, bc2_sqrt):
         p[i] = pi - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
 
 
-@cuda.jit
+@kernel
 def _sgd(p, g, buf, off, lr, mu, damp, nesterov, wd, first):
     i = cuda.grid(1)
     if i < p.size:
@@ -37,7 +38,7 @@ def _sgd(p, g, buf, off, lr, mu, damp, nesterov, wd, first):
         p[i] = p[i] - lr * d
 
 
-@cuda.jit
+@kernel
 def _rmsprop(p, g, sq, buf, off, lr, alpha, eps, wd, mu):
     i = cuda.grid(1)
     if i < p.size:

@@ -8,6 +8,7 @@ Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 from numba import cuda
 
 from ._device import MAX_GRID_Y, THREADS, blocks_for
+from ._launch import kernel
 
 
 @cuda.jit(device=True)
@@ -36,7 +37,7 @@ def _covering(h, p, k, s, out_size):
     return max(0, (h + p - k) // s + 1), min(out_size, (h + p) // s + 1)
 
 
-@cuda.jit
+@kernel
 def _max_forward(x, kh, kw, sh, sw, ph, pw, y):
     idx = cuda.grid(1)
     N, C, OH, OW = y.shape
@@ -47,7 +48,7 @@ def _max_forward(x, kh, kw, sh, sw, ph, pw, y):
     y[n, c, i, j] = x[n, c, bi, bj]
 
 
-@cuda.jit
+@kernel
 def _max_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     idx = cuda.grid(1)
     N, C, H, W = dx.shape
@@ -101,7 +102,7 @@ def _per_planes(kernel, y, *args):
         kernel[(blocks, min(MAX_GRID_Y, planes - nc0)), THREADS](*args, nc0)
 
 
-@cuda.jit
+@kernel
 def _max_2x2_forward(x, y, nc0):
     """The 2x2 / stride 2 case: one thread per output reads its four inputs."""
     n, c, i, j, inside = _plane_index(y, nc0)
@@ -112,7 +113,7 @@ def _max_2x2_forward(x, y, nc0):
     y[n, c, i, j] = x[n, c, r + k // 2, s + k % 2]
 
 
-@cuda.jit
+@kernel
 def _max_2x2_backward(dy, x, dx, nc0):
     """The 2x2 / stride 2 case: the windows tile the input without overlap, so one
     thread per window writes all four of its gradients (dy at the first max, 0
@@ -137,7 +138,7 @@ def _max_2x2_backward(dy, x, dx, nc0):
         dx[n, c, H - 1, W - 1] = 0
 
 
-@cuda.jit
+@kernel
 def _avg_forward(x, kh, kw, sh, sw, ph, pw, y):
     idx = cuda.grid(1)
     N, C, OH, OW = y.shape
@@ -153,7 +154,7 @@ def _avg_forward(x, kh, kw, sh, sw, ph, pw, y):
     y[n, c, i, j] = acc / (kh * kw)
 
 
-@cuda.jit
+@kernel
 def _avg_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     idx = cuda.grid(1)
     N, C, H, W = dx.shape

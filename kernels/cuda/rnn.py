@@ -8,6 +8,7 @@ import math
 from numba import cuda
 
 from ._device import THREADS, add, blocks_for
+from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
 from .linear import column_sum
@@ -19,7 +20,7 @@ def _bias(b, has, k):
     return b[k] if has else 0.0
 
 
-@cuda.jit
+@kernel
 def _lstm_gates_forward(gi, gh, b_ih, b_hh, hi, hh, c, gates, c_new, tanh_c, h_new):
     idx = cuda.grid(1)
     N, H = c.shape
@@ -37,7 +38,7 @@ def _lstm_gates_forward(gi, gh, b_ih, b_hh, hi, hh, c, gates, c_new, tanh_c, h_n
     c_new[n, j], tanh_c[n, j], h_new[n, j] = cn, tc, o * tc
 
 
-@cuda.jit
+@kernel
 def _lstm_gates_backward(dh_new, dc_new, gates, c, tanh_c, da, dc):
     idx = cuda.grid(1)
     N, H = c.shape
@@ -54,7 +55,7 @@ def _lstm_gates_backward(dh_new, dc_new, gates, c, tanh_c, da, dc):
     dc[n, j] = dct * f
 
 
-@cuda.jit
+@kernel
 def _gru_gates_forward(gi, gh, b_ih, b_hh, hi, hh, h, gates, gh_n, h_new):
     idx = cuda.grid(1)
     N, H = h.shape
@@ -70,7 +71,7 @@ def _gru_gates_forward(gi, gh, b_ih, b_hh, hi, hh, h, gates, gh_n, h_new):
     h_new[n, j] = (1 - z) * nn + z * h[n, j]
 
 
-@cuda.jit
+@kernel
 def _gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
     idx = cuda.grid(1)
     N, H = h.shape

@@ -27,6 +27,8 @@ import numba
 import numpy as np
 from numba import cuda, float64
 
+from ._launch import kernel
+
 
 WARP = 32
 ROWS_PER_BLOCK = 8
@@ -160,7 +162,7 @@ def _rows(dtype, per_lane, one_chunk):
         return m, _warp_sum(sbuf, s)
 
     def make_forward(log):
-        @cuda.jit
+        @kernel
         def forward(x, lowest, y):
             row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
             if row >= x.shape[0]:
@@ -178,7 +180,7 @@ def _rows(dtype, per_lane, one_chunk):
                         y[row, j] = (v[k] - m) - log_s if log else math.exp(v[k] - m) * inv
         return forward
 
-    @cuda.jit
+    @kernel
     def backward(dy, y, dx):
         row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
         if row >= y.shape[0]:
@@ -205,7 +207,7 @@ def _rows(dtype, per_lane, one_chunk):
                 if j < L:
                     dx[row, j] = p[k] * (g[k] - dot)
 
-    @cuda.jit
+    @kernel
     def cross_entropy(logits, target, lowest, row_loss, dlogits):
         n = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
         if n >= logits.shape[0]:
@@ -258,7 +260,7 @@ def _lanes(dtype):
         i = cuda.blockIdx.x % per_outer * WARP + cuda.threadIdx.x
         return cuda.blockIdx.x // per_outer, min(i, I - 1), i < I
 
-    @cuda.jit
+    @kernel
     def forward(x, log, lowest, y):
         mbuf = cuda.shared.array((WARP, SLICES), nbt)
         sbuf = cuda.shared.array((WARP, SLICES), float64)
@@ -278,7 +280,7 @@ def _lanes(dtype):
         for j in range(cuda.threadIdx.y, L, SLICES):
             y[o, j, i] = (x[o, j, i] - m) - log_s if log else math.exp(x[o, j, i] - m) * inv
 
-    @cuda.jit
+    @kernel
     def backward(dy, y, dx):
         sbuf = cuda.shared.array((WARP, SLICES), float64)
         o, i, real = lane_of(y.shape)
