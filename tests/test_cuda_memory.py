@@ -69,7 +69,8 @@ real_gpu = pytest.mark.skipif(numba.config.ENABLE_CUDASIM or not cuda.is_availab
 @pytest.mark.cuda
 def test_device_arrays_come_back_to_the_cache_only_when_every_view_is_gone():
     from fastnn.kernels.cuda import _memory, cached_bytes, device_empty, empty_cache
-    empty_cache()
+    gc.collect()        # arrays of earlier tests held in reference cycles go back to the cache now,
+    empty_cache()       # not in the middle of this test
     a = device_empty((1000, 3), np.float32)
     ptr = a.device_ctypes_pointer.value
     view = a[10:20]

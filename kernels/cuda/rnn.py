@@ -7,7 +7,7 @@ import math
 
 from numba import cuda
 
-from ._device import THREADS, add, blocks_for
+from ._device import THREADS, add, blocks_for, step
 from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
@@ -143,17 +143,19 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
     matmul(_flat(x), w_ih, _flat(gates), tb=True)
     bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
     for t in range(T):
-        matmul(hs[t], w_hh, gh, tb=True)
-        _lstm_gates_forward[_grid(cs[t])](gates[t], gh, bi, bh, hi, hh, cs[t], gates[t], cs[t + 1],
-                                          tanh_c[t], hs[t + 1])
+        g, c = step(gates, t), step(cs, t)
+        matmul(step(hs, t), w_hh, gh, tb=True)
+        _lstm_gates_forward[_grid(c)](g, gh, bi, bh, hi, hh, c, g, step(cs, t + 1),
+                                      step(tanh_c, t), step(hs, t + 1))
 
 
 def lstm_backward(dout, dh, dc, x, w_ih, w_hh, hs, cs, gates, tanh_c, dx, dw_ih, dw_hh, db, da, dh_t):
     T = x.shape[0]
     for t in range(T - 1, -1, -1):
-        add(dout[t], dh, dh_t)
-        _lstm_gates_backward[_grid(dh)](dh_t, dc, gates[t], cs[t], tanh_c[t], da[t], dc)
-        matmul(da[t], w_hh, dh)
+        da_t = step(da, t)
+        add(step(dout, t), dh, dh_t)
+        _lstm_gates_backward[_grid(dh)](dh_t, dc, step(gates, t), step(cs, t), step(tanh_c, t), da_t, dc)
+        matmul(da_t, w_hh, dh)
     _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
     column_sum(_flat(da), db)
 
@@ -163,17 +165,21 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n, gi, gh):
     matmul(_flat(x), w_ih, _flat(gi), tb=True)
     bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
     for t in range(T):
-        matmul(hs[t], w_hh, gh, tb=True)
-        _gru_gates_forward[_grid(hs[t])](gi[t], gh, bi, bh, hi, hh, hs[t], gates[t], gh_n[t], hs[t + 1])
+        h = step(hs, t)
+        matmul(h, w_hh, gh, tb=True)
+        _gru_gates_forward[_grid(h)](step(gi, t), gh, bi, bh, hi, hh, h, step(gates, t), step(gh_n, t),
+                                     step(hs, t + 1))
 
 
 def gru_backward(dout, dh, x, w_ih, w_hh, hs, gates, gh_n, dx, dw_ih, dw_hh, db_ih, db_hh,
                  dgi, dgh, dh_t, dh_direct):
     T = x.shape[0]
     for t in range(T - 1, -1, -1):
-        add(dout[t], dh, dh_t)
-        _gru_gates_backward[_grid(dh)](dh_t, gates[t], gh_n[t], hs[t], dgi[t], dgh[t], dh_direct)
-        matmul(dgh[t], w_hh, dh)
+        dgh_t = step(dgh, t)
+        add(step(dout, t), dh, dh_t)
+        _gru_gates_backward[_grid(dh)](dh_t, step(gates, t), step(gh_n, t), step(hs, t), step(dgi, t),
+                                       dgh_t, dh_direct)
+        matmul(dgh_t, w_hh, dh)
         add(dh, dh_direct, dh)
     _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh)
     column_sum(_flat(dgi), db_ih)
