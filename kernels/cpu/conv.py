@@ -16,15 +16,27 @@ The GEMMs run in BLAS (NumPy's matmul with out=). Chunks of b images keep
 the column buffer near L2/L3 size: big images go one at a time and their
 GEMM writes straight into y[n]; small images (LeNet's 8x8 digits) fold the
 whole batch into one GEMM instead of many tiny ones.
+
+3x3 stride-1 layers with channels and tiles enough take Winograd's F(4x4, 3x3)
+instead (winograd.py: 4x fewer multiplies); see _winograd_pays.
 Reference: fastnn/reference/conv.py.
 """
 import numpy as np
 from numba import njit, prange
 
+from . import winograd
 from ._scratch import scratch
 
 # Elements of the column buffer per chunk (16 MiB of float32: L3-sized).
 CHUNK_ELEMENTS = 1 << 22
+# 3x3 stride-1 layers take Winograd (winograd.py) where it pays. Measured
+# forward + backward against im2col: it needs channels enough for the GEMMs to
+# outweigh the transforms (C*K = 256: 0.9x, 512: 1.0-1.3x, 4096: 1.4-2.1x),
+# tiles enough to amortise the filter transforms (batch 1 at 7x7, 4 tiles,
+# 256 channels: 0.2x), and outputs that fill at least half of each 4x4 tile
+# (2x2 outputs: 0.75x).
+WINOGRAD_MIN_CHANNEL_PRODUCT = 512
+WINOGRAD_MIN_TILES = 32
 
 
 @njit(cache=True, inline="always")
@@ -139,8 +151,23 @@ def _chunk(N, CRS, P):
     return max(1, min(N, CHUNK_ELEMENTS // (CRS * P)))
 
 
+def _winograd_pays(N, C, K, R, S, sh, sw, OH, OW):
+    if not winograd.applies(R, S, sh, sw):
+        return False
+    tiles = -(-OH // 4) * -(-OW // 4)
+    return (C * K >= WINOGRAD_MIN_CHANNEL_PRODUCT and N * tiles >= WINOGRAD_MIN_TILES
+            and 16 * tiles <= 2 * OH * OW)
+
+
 def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
     """y (N, K, OH, OW) <- conv2d(x (N, C, H, W), weight (K, C, R, S), bias (K,) or None)."""
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
+    if not (_winograd_pays(N, C, K, R, S, sh, sw, OH, OW)
+            and winograd.conv2d_forward(x, weight, bias, ph, pw, y)):
+        _im2col_forward(x, weight, bias, sh, sw, ph, pw, y)
+
+
+def _im2col_forward(x, weight, bias, sh, sw, ph, pw, y):
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
     CRS, P = C * R * S, OH * OW
     W2 = weight.reshape(K, CRS)
@@ -162,6 +189,10 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
 def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     """dx, dweight, dbias <- the gradients of conv2d for dy (N, K, OH, OW).
 
+    3x3 stride 1 takes Winograd (winograd.py) for dweight and, with padding
+    <= 2, for dx; the rest, and any Winograd result that is not finite, comes
+    from im2col below.
+
     With stride 1 (and padding < kernel size) dx is itself a convolution: of dy
     with the kernel flipped in space and transposed in channels, padded by
     (R - 1 - ph, S - 1 - pw). That is one forward-shaped GEMM, but over an
@@ -172,10 +203,24 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     slower.
     """
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
-    CRS, P = C * R * S, OH * OW
-    W2 = weight.reshape(K, CRS)
-    dW2 = dweight.reshape(K, CRS)
+    need_dw = need_dx = True
+    if _winograd_pays(N, C, K, R, S, sh, sw, OH, OW):
+        need_dw = not winograd.conv2d_weight_grad(dy, x, ph, pw, dweight)
+        need_dx = not (ph <= 2 and pw <= 2 and winograd.conv2d_input_grad(dy, weight, ph, pw, dx))
     as_convolution = sh == 1 and sw == 1 and ph < R and pw < S and C >= K
+    if need_dw or (need_dx and not as_convolution):
+        _im2col_backward(dy, x, weight, sh, sw, ph, pw, dx if need_dx and not as_convolution else None,
+                         dweight if need_dw else None)
+    if need_dx and as_convolution:
+        w_flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        _im2col_forward(dy, w_flipped, None, 1, 1, R - 1 - ph, S - 1 - pw, dx)
+    channel_sum(dy, dbias)
+
+
+def _im2col_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight):
+    """dweight (unless None) by dY @ cols^T, dx (unless None) by col2im(W^T @ dY)."""
+    N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
+    CRS, P = C * R * S, OH * OW
     B = _chunk(N, CRS, P)
     for n0 in range(0, N, B):
         b = min(B, N - n0)
@@ -186,17 +231,15 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
         else:
             dYc = scratch("dYc", (K, b * P), x.dtype)
             fold_rows(dy, n0, b, dYc)
-        if n0 == 0:
-            np.matmul(dYc, cols.T, out=dW2)
-        else:
-            dW_part = scratch("dW", (K, CRS), x.dtype)
-            np.matmul(dYc, cols.T, out=dW_part)
-            dW2 += dW_part
-        if not as_convolution:
+        if dweight is not None:
+            dW2 = dweight.reshape(K, CRS)
+            if n0 == 0:
+                np.matmul(dYc, cols.T, out=dW2)
+            else:
+                dW_part = scratch("dW", (K, CRS), x.dtype)
+                np.matmul(dYc, cols.T, out=dW_part)
+                dW2 += dW_part
+        if dx is not None:
             dcols = scratch("dcols", (CRS, b * P), x.dtype)
-            np.matmul(W2.T, dYc, out=dcols)
+            np.matmul(weight.reshape(K, CRS).T, dYc, out=dcols)
             col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
-    if as_convolution:
-        w_flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        conv2d_forward(dy, w_flipped, None, 1, 1, R - 1 - ph, S - 1 - pw, dx)
-    channel_sum(dy, dbias)
