@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import winograd
+from ._math import FASTMATH
 from ._scratch import scratch
 
 # Elements of the column buffer per chunk (16 MiB of float32: L3-sized).
@@ -133,9 +134,11 @@ def add_channel_bias(y, bias):
         y[nk // K, nk % K] += bias[nk % K]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def channel_sum(dy, out):
-    """out[k] = sum over n, i, j of dy (N, K, H, W), accumulated in float64."""
+    """out[k] = sum over n, i, j of dy (N, K, H, W), accumulated in float64.
+    FASTMATH's reassociation lets the sum vectorise (a serial chain of float64
+    adds ran at 14 GB/s)."""
     N, K = dy.shape[0], dy.shape[1]
     for k in prange(K):
         acc = 0.0
