@@ -129,3 +129,22 @@ def test_weight_transform_matches_g_w_gt(rng, flipped):
     g = w[:, :, ::-1, ::-1] if flipped else w
     want = np.einsum("ar,kcrs,bs->abkc", G, g, G).reshape(36, 3, 5)
     np.testing.assert_allclose(U, want if flipped else want.transpose(0, 2, 1), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_store_nontemporal_writes_one_element_of_a_strided_view(dtype):
+    from numba import njit
+    from fastnn.kernels.cpu._stores import store_nontemporal
+
+    @njit
+    def fill(a):
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                store_nontemporal(a, i, j, i * 100 + j)
+
+    wide = np.full((7, 12), np.nan, dtype)
+    view = wide[1::2, ::3]   # (3, 4), strided both ways
+    fill(view)
+    want = np.full((7, 12), np.nan, dtype)
+    want[1::2, ::3] = np.arange(3)[:, None] * 100 + np.arange(4)
+    np.testing.assert_array_equal(wide, want)

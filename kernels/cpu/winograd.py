@@ -53,6 +53,7 @@ from numba import njit, prange
 
 from ._math import FASTMATH
 from ._scratch import scratch
+from ._stores import store_nontemporal
 
 # Elements of V and M together per chunk of images (16 MiB of float32: L3-sized).
 CHUNK_ELEMENTS = 1 << 22
@@ -65,21 +66,33 @@ def applies(R, S, sh, sw):
 # ------------------------------------------------------- 1-D transforms
 # Each maps a few rows of channel vectors to a few rows, for all channels at
 # once: d, out are 2-D views (rows, channels); the loop over channels is the
-# one LLVM vectorises.
+# one LLVM vectorises. put(out, i, c, v) stores: _keep for a result read again
+# soon from this core's cache, _stream for V and Z, which the GEMM reads next
+# (non-temporal stores: see _stores.py).
+
+@njit(cache=True, inline="always")
+def _keep(out, i, c, v):
+    out[i, c] = v
+
+
+@njit(cache=True, inline="always")
+def _stream(out, i, c, v):
+    store_nontemporal(out, i, c, v)
+
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _bt(d, out):
+def _bt(d, out, put):
     """out (6, C) <- B^T d, d (6, C)."""
     f = out.dtype.type
     two, three, four, five = f(2), f(3), f(4), f(5)
     for c in range(d.shape[1]):
         d0, d1, d2, d3, d4, d5 = d[0, c], d[1, c], d[2, c], d[3, c], d[4, c], d[5, c]
-        out[0, c] = two * (d0 + d4) + three * (d1 - d3) - four * d2
-        out[1, c] = two * (d4 - d1) - five * d2 - d3
-        out[2, c] = two * (d1 + d4) + d2 - five * d3
-        out[3, c] = two * (d4 - d2) + d3 - d1
-        out[4, c] = two * (d1 - d3) - d2 + d4
-        out[5, c] = two * (d1 + d5) + three * (d2 - d4) - four * d3
+        put(out, 0, c, two * (d0 + d4) + three * (d1 - d3) - four * d2)
+        put(out, 1, c, two * (d4 - d1) - five * d2 - d3)
+        put(out, 2, c, two * (d1 + d4) + d2 - five * d3)
+        put(out, 3, c, two * (d4 - d2) + d3 - d1)
+        put(out, 4, c, two * (d1 - d3) - d2 + d4)
+        put(out, 5, c, two * (d1 + d5) + three * (d2 - d4) - four * d3)
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -97,18 +110,18 @@ def _at(m, out):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _a(d, out):
+def _a(d, out, put):
     """out (6, K) <- A d = (A^T)^T d, d (4, K)."""
     f = out.dtype.type
     two, four, eight = f(2), f(4), f(8)
     for k in range(d.shape[1]):
         d0, d1, d2, d3 = d[0, k], d[1, k], d[2, k], d[3, k]
-        out[0, k] = d0
-        out[1, k] = (d0 + d2) + (d1 + d3)
-        out[2, k] = (d0 + d2) - (d1 + d3)
-        out[3, k] = d0 + two * d1 + four * d2 + eight * d3
-        out[4, k] = eight * d0 - four * d1 + two * d2 - d3
-        out[5, k] = d3
+        put(out, 0, k, d0)
+        put(out, 1, k, (d0 + d2) + (d1 + d3))
+        put(out, 2, k, (d0 + d2) - (d1 + d3))
+        put(out, 3, k, d0 + two * d1 + four * d2 + eight * d3)
+        put(out, 4, k, eight * d0 - four * d1 + two * d2 - d3)
+        put(out, 5, k, d3)
 
 
 # G's entries as products, not quotients: a float64 division costs ~10x a
@@ -208,9 +221,9 @@ def input_transform(x, n0, ph, pw, TH, TW, V):
         dB = np.empty((6, 6, TW * C), V.dtype)   # dB[i, nu, tx*C + c] = (d B)[i, nu] of tile tx
         for i in range(6):
             for tx in range(TW):
-                _bt(strip[i, 4 * tx:4 * tx + 6], dB[i, :, tx * C:(tx + 1) * C])
-        for nu in range(6):
-            _bt(dB[:, nu], V[nu::6, nt * TW * C:(nt + 1) * TW * C])   # B^T (d B), whole strip
+                _bt(strip[i, 4 * tx:4 * tx + 6], dB[i, :, tx * C:(tx + 1) * C], _keep)
+        for nu in range(6):   # B^T (d B), the whole strip at once
+            _bt(dB[:, nu], V[nu::6, nt * TW * C:(nt + 1) * TW * C], _stream)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -231,9 +244,9 @@ def grad_output_transform(dy, n0, TH, TW, Z):
         tA = np.empty((4, 6, TW * K), Z.dtype)   # tA[i, nu, tx*K + k] = (t A^T)[i, nu] of tile tx
         for i in range(4):
             for tx in range(TW):
-                _a(strip[i, 4 * tx:4 * tx + 4], tA[i, :, tx * K:(tx + 1) * K])
+                _a(strip[i, 4 * tx:4 * tx + 4], tA[i, :, tx * K:(tx + 1) * K], _keep)
         for nu in range(6):
-            _a(tA[:, nu], Z[nu::6, nt * TW * K:(nt + 1) * TW * K])
+            _a(tA[:, nu], Z[nu::6, nt * TW * K:(nt + 1) * TW * K], _stream)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
