@@ -161,7 +161,11 @@ def main(argv=None):
     out.write(f"  {'workload (forward + backward unless noted)':<58} {'fastnn':>12}  {'vs ref':>7}  "
               f"{'vs torch':>7}\n")
     rows = benchmark_table(args.quick, out)
-    out.write("\n  (speedup = other's time / fastnn's time; > 1 means fastnn is faster)\n\n")
+    out.write("\n  (speedup = other's time / fastnn's time; > 1 means fastnn is faster)\n")
+    if not args.quick:
+        out.write("  (conv2d's GFLOP/s counts direct convolution's multiply-adds; Winograd's F(4x4, 3x3)\n"
+                  "   does a quarter of them, so the figure can pass the machine's GEMM rate)\n")
+    out.write("\n")
     training_run(args.quick, out)
     out.write(f"\ndone in {time.perf_counter() - t0:.0f} s (the first run also compiles and caches the kernels); "
               f"Numba threading layer: {numba.threading_layer()}\n")

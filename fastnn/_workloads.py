@@ -399,6 +399,7 @@ WORKLOADS = [
 ]
 
 # Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.
+# conv2d: direct convolution's count (forward, dx, dW), whatever algorithm runs.
 FLOPS = {"conv2d": 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32}
 BYTES = {"max_pool2d": 4 * (2 * 32 * 64 * 64 * 64 + 2 * 32 * 64 * 32 * 32 + 32 * 64 * 64 * 64),
          "adam": 28 * 10 * (1 << 20),          # read p, g, m, v; write p, m, v

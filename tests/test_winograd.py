@@ -86,6 +86,13 @@ def test_layers_where_winograd_pays_take_it(rng, calls):
     assert calls.calls == {"conv2d_forward": 1, "conv2d_input_grad": 1, "conv2d_weight_grad": 1}
 
 
+def test_the_readme_switch_turns_winograd_off(rng, calls, monkeypatch):
+    monkeypatch.setattr(conv_kernels, "WINOGRAD_MIN_CHANNEL_PRODUCT", float("inf"))
+    x, w = rand((4, 32, 9, 9), np.float32, rng), rand((16, 32, 3, 3), np.float32, rng)
+    F.conv2d_backward(F.conv2d(x, w, None, 1, 1), x, w, 1, 1)
+    assert calls.calls == {}
+
+
 @pytest.mark.parametrize("shape", [(1, 256, 7, 7), (32, 128, 2, 2), (8, 16, 16, 16)])
 def test_layers_where_winograd_does_not_pay_stay_on_im2col(rng, calls, shape):
     # 4 tiles; 2x2 outputs in 4x4 tiles; C*K = 256
