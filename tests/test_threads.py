@@ -42,6 +42,7 @@ def _families(rng):
     """One closure per kernel family, each large enough to run on both threads."""
     x = rand((8, 16, 32, 32), np.float32, rng)
     w = rand((16, 16, 3, 3), np.float32, rng)
+    xw, ww = rand((4, 32, 12, 12), np.float32, rng), rand((32, 32, 3, 3), np.float32, rng)
     logits = rand((512, 300), np.float32, rng)
     target = rng.integers(0, 300, 512)
     seq = rand((6, 16, 32), np.float32, rng)
@@ -49,6 +50,7 @@ def _families(rng):
     dout = rand((6, 16, 64), np.float32, rng)
     return {
         "conv": lambda: F.conv2d_backward(F.conv2d(x, w, None, 1, 1), x, w, 1, 1),
+        "winograd": lambda: F.conv2d_backward(F.conv2d(xw, ww, None, 1, 1), xw, ww, 1, 1),
         "pool": lambda: F.max_pool2d_backward(F.max_pool2d(x, 2), x, 2),
         "softmax": lambda: F.cross_entropy(logits, target)[1] + F.softmax(logits),
         "activations": lambda: F.tanh(F.sigmoid(F.relu(x))),
