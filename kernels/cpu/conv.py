@@ -27,6 +27,7 @@ from numba import njit, prange
 from . import winograd
 from ._math import FASTMATH
 from ._scratch import scratch
+from ._stores import store_nontemporal
 
 # Elements of the column buffer per chunk (16 MiB of float32: L3-sized).
 CHUNK_ELEMENTS = 1 << 22
@@ -53,6 +54,9 @@ def _valid_range(n_out, n_in, k, stride, pad):
 # range by construction, and Numba wraps negative signed indices with a
 # compare and select per access, which keeps the copy loops scalar (im2col on
 # workload A: 1.7 ms a chunk signed, 0.54 ms unsigned).
+# im2col writes the column buffer with non-temporal stores: the GEMM reads it
+# next on both cores, and refilling lines the other core still shares waited
+# on a probe per line (0.43 -> 0.77 ms a chunk; see _stores.py).
 
 @njit(parallel=True, cache=True)
 def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
@@ -69,17 +73,17 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
                 j0, j1 = _valid_range(OW, W, s, sw, pw)
                 field = cols[(c * R + r) * S + s, n * OH * OW:(n + 1) * OH * OW].reshape(OH, OW)
                 for i in range(OH):
-                    out = field[i]
                     if i < i0 or i >= i1:
-                        out[:] = zero
+                        for j in range(OW):
+                            store_nontemporal(field, i, j, zero)
                         continue
                     src = plane[np.uintp(i * sh + r - ph)]
                     for j in range(j0):
-                        out[j] = zero
+                        store_nontemporal(field, i, j, zero)
                     for j in range(j0, j1):
-                        out[np.uintp(j)] = src[np.uintp(j * sw + s - pw)]
+                        store_nontemporal(field, i, np.uintp(j), src[np.uintp(j * sw + s - pw)])
                     for j in range(j1, OW):
-                        out[j] = zero
+                        store_nontemporal(field, i, j, zero)
 
 
 @njit(parallel=True, cache=True)
@@ -123,7 +127,9 @@ def fold_rows(dy, n0, b, dYc):
     K, P = dy.shape[1], dy.shape[2] * dy.shape[3]
     for nk in prange(b * K):
         n, k = nk // K, nk % K
-        dYc[k, n * P:(n + 1) * P] = dy[n0 + n, k].reshape(P)
+        src = dy[n0 + n, k].reshape(P)
+        for p in range(P):   # non-temporal, as im2col's: the GEMM reads dYc next
+            store_nontemporal(dYc, k, n * P + p, src[p])
 
 
 @njit(parallel=True, cache=True)
