@@ -40,6 +40,18 @@ def test_max_pool_nan_wins_and_propagates(k, s, p):
     assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 1]).any()
     compare_with_reference("max_pool2d_backward", np.ones_like(y) * 2, x, k, s, p)
 
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 1, 1), ((3, 2), (2, 1), (1, 0))])
+def test_avg_pool_nan_stays_in_the_windows_that_hold_it(rng, k, s, p):
+    # the kernels sum rows, then columns: a NaN must reach exactly the windows over it
+    x = rand((1, 2, 6, 7), np.float64, rng)
+    x[0, 0, 2, 3] = np.nan
+    y = compare_with_reference("avg_pool2d", x, k, s, p)
+    assert 0 < np.isnan(y).sum() < y[0, 0].size and not np.isnan(y[0, 1]).any()
+    dy = rand(y.shape, np.float64, rng)
+    dy[0, 1, 1, 1] = np.inf
+    compare_with_reference("avg_pool2d_backward", dy, x, k, s, p)
+
+
 def test_max_pool_minus_infinity_inputs_still_get_the_gradient():
     x = np.full((1, 1, 3, 3), -np.inf)
     dx = compare_with_reference("max_pool2d_backward", np.full((1, 1, 2, 2), 2.0), x, 2, 2, 1)

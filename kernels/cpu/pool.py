@@ -15,7 +15,10 @@ Non-overlapping 2x2 windows (the common 2x2 stride-2 pool) get their own
 kernels, which write every dx element exactly once without zeroing first.
 Reference: fastnn/reference/pool.py.
 """
+import numpy as np
 from numba import njit, prange
+
+from ._math import FASTMATH
 
 
 @njit(cache=True, inline="always")
@@ -112,35 +115,57 @@ def max_pool2d_2x2_backward(dy, x, dx):
             d[H - 1, :] = zero
 
 
-@njit(parallel=True, cache=True)
+# Average pooling is separable: a window's sum is the sum over its kh rows of
+# the sum over its kw columns. Per output row, the kh input rows are added
+# into one zero-padded row buffer, then kw shifted copies of that buffer into
+# the output row; every loop runs along a row, so LLVM vectorises it (the
+# per-window loops this replaced ran scalar: 3x3/1 on 32x64x32x32, fwd+bwd,
+# 15.7 ms against torch's 13.8). The backward is the same two steps in
+# reverse: scatter each dy row into a padded row, add it into kh dx rows.
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     N, C, OH, OW = y.shape
     H, W = x.shape[2], x.shape[3]
+    inv = y.dtype.type(1 / (kh * kw))
+    width = max((OW - 1) * sw + kw, pw + W)   # padded columns the windows reach
     for nc in prange(N * C):
         plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
+        rows = np.zeros(width, y.dtype)       # padding columns stay 0
+        inside = rows[pw:pw + W]
         for i in range(OH):
-            i0 = i * sh - ph
+            inside[:] = 0
+            for r in range(max(i * sh - ph, 0), min(i * sh - ph + kh, H)):
+                src = plane[r]
+                for s in range(W):
+                    inside[s] += src[s]
+            o = out[i]
+            o[:] = 0
+            for t in range(kw):
+                for j in range(OW):
+                    o[j] += rows[j * sw + t]
             for j in range(OW):
-                j0 = j * sw - pw
-                acc = plane.dtype.type(0)
-                for r in range(max(i0, 0), min(i0 + kh, H)):
-                    for s in range(max(j0, 0), min(j0 + kw, W)):
-                        acc += plane[r, s]
-                out[i, j] = acc / (kh * kw)
+                o[j] *= inv
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     N, C, OH, OW = dy.shape
     H, W = dx.shape[2], dx.shape[3]
+    inv = dx.dtype.type(1 / (kh * kw))
+    width = max((OW - 1) * sw + kw, pw + W)
     for nc in prange(N * C):
         g, d = dy[nc // C, nc % C], dx[nc // C, nc % C]
         d[:, :] = 0
+        cols = np.empty(width, dx.dtype)      # cols[pw + s]: what column s gets from row i's windows
+        inside = cols[pw:pw + W]
         for i in range(OH):
-            i0 = i * sh - ph
-            for j in range(OW):
-                j0 = j * sw - pw
-                share = g[i, j] / (kh * kw)
-                for r in range(max(i0, 0), min(i0 + kh, H)):
-                    for s in range(max(j0, 0), min(j0 + kw, W)):
-                        d[r, s] += share
+            cols[:] = 0
+            gi = g[i]
+            for t in range(kw):
+                for j in range(OW):
+                    cols[j * sw + t] += gi[j]
+            for r in range(max(i * sh - ph, 0), min(i * sh - ph + kh, H)):
+                dst = d[r]
+                for s in range(W):
+                    dst[s] += inside[s] * inv
