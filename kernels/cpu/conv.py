@@ -33,10 +33,12 @@ from ._stores import store_nontemporal
 CHUNK_ELEMENTS = 1 << 22
 # 3x3 stride-1 layers take Winograd (winograd.py) where it pays. Measured
 # forward + backward against im2col: it needs channels enough for the GEMMs to
-# outweigh the transforms (C*K = 256: 0.9x, 512: 1.0-1.3x, 4096: 1.4-2.1x),
-# tiles enough to amortise the filter transforms (batch 1 at 7x7, 4 tiles,
-# 256 channels: 0.2x), and outputs that fill at least half of each 4x4 tile
-# (2x2 outputs: 0.75x).
+# outweigh the transforms (C*K = 256: 0.9-1.05x, 512: 1.1-1.2x, 4096:
+# 1.2-1.9x); tiles (N * 4x4 output tiles) enough to amortise the filter
+# transforms, whose cost grows with C*K, and for GEMMs that are not too
+# skinny (256x256 channels: 0.27x at 4 tiles, 0.78x at 32, 1.39x at 64; so
+# C*K / 1024 tiles at least); and outputs that fill at least half of each
+# tile (2x2 outputs: 0.75-0.9x).
 WINOGRAD_MIN_CHANNEL_PRODUCT = 512
 WINOGRAD_MIN_TILES = 32
 
@@ -164,7 +166,8 @@ def _winograd_pays(N, C, K, R, S, sh, sw, OH, OW):
     if not winograd.applies(R, S, sh, sw):
         return False
     tiles = -(-OH // 4) * -(-OW // 4)
-    return (C * K >= WINOGRAD_MIN_CHANNEL_PRODUCT and N * tiles >= WINOGRAD_MIN_TILES
+    return (C * K >= WINOGRAD_MIN_CHANNEL_PRODUCT
+            and N * tiles >= max(WINOGRAD_MIN_TILES, C * K // 1024)
             and 16 * tiles <= 2 * OH * OW)
 
 
