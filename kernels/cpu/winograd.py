@@ -304,18 +304,23 @@ def _planes(name, P, C, dtype):
     return rows, rows.reshape(36, P, C)
 
 
+def _chunks(x, OH, OW, K):
+    """For each chunk of the images of x (N, C, H, W) whose outputs are (K, OH, OW):
+    n0, the tile counts TH, TW, and scratch planes for V (C channels) and M or Z (K)."""
+    N, C = x.shape[:2]
+    TH, TW = -(-OH // 4), -(-OW // 4)
+    B = _chunk(N, TH * TW, C + K)
+    for n0 in range(0, N, B):
+        P = min(B, N - n0) * TH * TW
+        yield n0, TH, TW, _planes("wino_V", P, C, x.dtype), _planes("wino_M", P, K, x.dtype)
+
+
 def _forward(x, U, bias, ph, pw, y):
     """y (N, K, OH, OW) <- the convolution of x (N, C, H, W) whose transformed filters
     are U (36, C, K), + bias (K,) or None. False if some output is not finite."""
-    N, C, (K, OH, OW) = x.shape[0], x.shape[1], y.shape[1:]
-    TH, TW = -(-OH // 4), -(-OW // 4)
-    B = _chunk(N, TH * TW, C + K)
     nonfinite = 0
     with _quiet():
-        for n0 in range(0, N, B):
-            b = min(B, N - n0)
-            V, V3 = _planes("wino_V", b * TH * TW, C, x.dtype)
-            M, M3 = _planes("wino_M", b * TH * TW, K, x.dtype)
+        for n0, TH, TW, (V, V3), (M, M3) in _chunks(x, *y.shape[2:], y.shape[1]):
             input_transform(x, n0, ph, pw, TH, TW, V)
             np.matmul(V3, U, out=M3)
             nonfinite += output_transform(M, bias, n0, TH, TW, y)
@@ -345,15 +350,10 @@ def conv2d_input_grad(dy, weight, ph, pw, dx):
 def conv2d_weight_grad(dy, x, ph, pw, dweight):
     """dweight (K, C, 3, 3) <- the sum over images and tiles of the adjoint of the tile
     formula, for dy (N, K, OH, OW) and x (N, C, H, W). False if it is not finite."""
-    N, C, (K, OH, OW) = x.shape[0], x.shape[1], dy.shape[1:]
-    TH, TW = -(-OH // 4), -(-OW // 4)
-    B = _chunk(N, TH * TW, C + K)
+    K, C = dy.shape[1], x.shape[1]
     Mw = np.zeros((36, K, C), np.float64)
     with _quiet():
-        for n0 in range(0, N, B):
-            b = min(B, N - n0)
-            V, V3 = _planes("wino_V", b * TH * TW, C, x.dtype)
-            Z, Z3 = _planes("wino_M", b * TH * TW, K, x.dtype)
+        for n0, TH, TW, (V, V3), (Z, Z3) in _chunks(x, *dy.shape[2:], K):
             input_transform(x, n0, ph, pw, TH, TW, V)
             grad_output_transform(dy, n0, TH, TW, Z)
             part = scratch("wino_Mw", (36, K, C), x.dtype)
