@@ -56,23 +56,22 @@ def _conv(quick):
     return impls
 
 
-def _max_pool(quick):
-    rng = _rng()
-    n = 8 if quick else 32
-    x = rng.standard_normal((n, 64, 64, 64)).astype(np.float32)
-    dy = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
-    impls = {
-        "fastnn": lambda: (F.max_pool2d(x, 2), F.max_pool2d_backward(dy, x, 2)),
-        "reference": lambda: (R.max_pool2d(x, 2), R.max_pool2d_backward(dy, x, 2)),
-    }
-    torch = _torch()
-    if torch:
-        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
-
-        def torch_pool():
-            return torch.autograd.grad(torch.nn.functional.max_pool2d(tx, 2), tx, tdy)
-        impls["torch"] = torch_pool
-    return impls
+def _max_pool(k, s, p):
+    """Max pool k x k, stride s, padding p, on 32x64x64x64 (fwd + bwd)."""
+    def build(quick):
+        rng = _rng()
+        n = 8 if quick else 32
+        x = rng.standard_normal((n, 64, 64, 64)).astype(np.float32)
+        o = (64 + 2 * p - k) // s + 1
+        dy = rng.standard_normal((n, 64, o, o)).astype(np.float32)
+        impls = {m_name: (lambda m=m: (m.max_pool2d(x, k, s, p), m.max_pool2d_backward(dy, x, k, s, p)))
+                 for m_name, m in (("fastnn", F), ("reference", R))}
+        torch = _torch()
+        if torch:
+            tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
+            impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.max_pool2d(tx, k, s, p), tx, tdy)
+        return impls
+    return build
 
 
 def _cross_entropy(quick):
@@ -381,7 +380,9 @@ def _avg_pool(quick):
 
 WORKLOADS = [
     Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
-    Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool),
+    Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool(2, 2, 0)),
+    Workload("max_pool2d_3x3", "pool", "max_pool2d 3x3/2 pad 1 fwd+bwd, x 32x64x64x64, f32",
+             _max_pool(3, 2, 1)),
     Workload("avg_pool2d", "pool", "avg_pool2d 3x3/1 pad 1 fwd+bwd, x 32x64x32x32, f32", _avg_pool),
     Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),

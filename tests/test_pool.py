@@ -52,6 +52,15 @@ def test_avg_pool_nan_stays_in_the_windows_that_hold_it(rng, k, s, p):
     compare_with_reference("avg_pool2d_backward", dy, x, k, s, p)
 
 
+@pytest.mark.parametrize("k, s, p", [(3, 2, 1), (3, 1, 1), ((2, 3), (1, 2), (1, 1)), (4, 3, 2)])
+def test_max_pool_ties_nan_and_inf_in_overlapping_windows(rng, k, s, p):
+    # values from a set of five, so that most windows hold ties; the kernels pick
+    # a column's first row, then among columns: the reference scans row-major
+    x = rng.choice(np.array([0.0, 1.0, 2.0, -np.inf, np.nan]), size=(2, 3, 9, 8), p=[.3, .3, .3, .05, .05])
+    y = compare_with_reference("max_pool2d", x, k, s, p)
+    compare_with_reference("max_pool2d_backward", rng.permutation(y.size).reshape(y.shape) + 1.0, x, k, s, p)
+
+
 def test_max_pool_minus_infinity_inputs_still_get_the_gradient():
     x = np.full((1, 1, 3, 3), -np.inf)
     dx = compare_with_reference("max_pool2d_backward", np.full((1, 1, 2, 2), 2.0), x, 2, 2, 1)

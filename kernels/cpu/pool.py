@@ -22,40 +22,80 @@ from ._math import FASTMATH
 
 
 @njit(cache=True, inline="always")
-def _window_argmax(plane, i0, j0, kh, kw):
-    """(row, col) of the first maximum of plane[i0:i0+kh, j0:j0+kw] within the plane."""
-    H, W = plane.shape
-    bi, bj = -1, -1
-    m = plane.dtype.type(0)
-    for r in range(max(i0, 0), min(i0 + kh, H)):
-        for s in range(max(j0, 0), min(j0 + kw, W)):
-            v = plane[r, s]
-            if bi < 0 or v > m or (v != v and m == m):
-                m, bi, bj = v, r, s
-    return bi, bj
+def _beats(p, q):
+    """p ranks strictly above q: greater, or NaN against a number (NaN is the top)."""
+    return (p > q) | ((p != p) & (q == q))
+
+
+@njit(cache=True, inline="always")
+def _ties(p, q):
+    return (p == q) | ((p != p) & (q != q))
+
+
+# The general max pool is separable too, with care for which maximum wins.
+# Per output row, a column pass takes, for every input column, the maximum
+# over the window's rows and the first row that holds it (vectorised over
+# the columns); then each window compares its kw column winners. The first
+# maximum in row-major order is the column winner of highest rank and, among
+# ties, of the smallest row, then the smallest column. Padding columns hold
+# -inf with a row past every real one, so they never win a tie. (The
+# per-window scans this replaced ran at half torch's speed on 3x3 pools.)
+
+@njit(cache=True, inline="always")
+def _column_winners(plane, r0, r1, best, row):
+    """best[s], row[s] <- the maximum of plane[r0:r1, s] and the first row that holds it."""
+    best[:] = plane[r0]
+    row[:] = r0
+    for r in range(r0 + 1, r1):
+        src = plane[r]
+        for s in range(best.shape[0]):
+            v = src[s]
+            win = _beats(v, best[s])
+            best[s] = v if win else best[s]
+            row[s] = r if win else row[s]
 
 
 @njit(parallel=True, cache=True)
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     N, C, OH, OW = y.shape
+    H, W = x.shape[2], x.shape[3]
+    width = max((OW - 1) * sw + kw, pw + W)   # padded columns the windows reach
     for nc in prange(N * C):
         plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
+        best = np.full(width, -np.inf, y.dtype)
+        row = np.empty(W, np.intp)
         for i in range(OH):
+            _column_winners(plane, max(i * sh - ph, 0), min(i * sh - ph + kh, H),
+                            best[pw:pw + W], row)
+            o = out[i]
             for j in range(OW):
-                bi, bj = _window_argmax(plane, i * sh - ph, j * sw - pw, kh, kw)
-                out[i, j] = plane[bi, bj]
+                o[j] = best[j * sw]
+            for t in range(1, kw):
+                for j in range(OW):
+                    v = best[j * sw + t]
+                    o[j] = v if _beats(v, o[j]) else o[j]
 
 
 @njit(parallel=True, cache=True)
 def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     N, C, OH, OW = dy.shape
+    H, W = x.shape[2], x.shape[3]
+    width = max((OW - 1) * sw + kw, pw + W)
     for nc in prange(N * C):
         plane, g, d = x[nc // C, nc % C], dy[nc // C, nc % C], dx[nc // C, nc % C]
         d[:, :] = 0
+        best = np.full(width, -np.inf, dx.dtype)
+        row = np.full(width, H, np.intp)       # padding: a row past every real one
         for i in range(OH):
+            _column_winners(plane, max(i * sh - ph, 0), min(i * sh - ph + kh, H),
+                            best[pw:pw + W], row[pw:pw + W])
+            gi = g[i]
             for j in range(OW):
-                bi, bj = _window_argmax(plane, i * sh - ph, j * sw - pw, kh, kw)
-                d[bi, bj] += g[i, j]
+                bs = j * sw
+                for s in range(j * sw + 1, j * sw + kw):
+                    if _beats(best[s], best[bs]) or (_ties(best[s], best[bs]) and row[s] < row[bs]):
+                        bs = s
+                d[row[bs], bs - pw] += gi[j]
 
 
 @njit(parallel=True, cache=True)
@@ -76,12 +116,6 @@ def max_pool2d_2x2_forward(x, y):
                 if d > m or (d != d and m == m):
                     m = d
                 out[i, j] = m
-
-
-@njit(cache=True, inline="always")
-def _beats(p, q):
-    """p ranks strictly above q: greater, or NaN against a number (NaN is the top)."""
-    return (p > q) | ((p != p) & (q == q))
 
 
 @njit(parallel=True, cache=True)
