@@ -24,8 +24,8 @@ takes the forward path.
 
 Interpolation points 0, 1, -1, 2, -1/2 and infinity, not Lavin's 0, +-1,
 +-2: their transforms are smaller, and the float32 error on 64-channel
-layers halves (max 2.2e-6 against 5.9e-6 of the output's scale; im2col's is
-~2e-7), as Barabasz et al. found ("Error analysis and improving the accuracy
+layers halves (max 2.2e-6 against 5.9e-6 of the output's scale, in a NumPy
+model of the algorithm; im2col's is ~5e-7), as Barabasz et al. found ("Error analysis and improving the accuracy
 of Winograd convolution", ACM TOMS 2020). Rows of B^T and columns of A^T are
 scaled by powers of 2 (G takes the inverse) so both are integer matrices:
 
@@ -128,9 +128,8 @@ def _a(d, out, put):
         put(out, 5, k, d3)
 
 
-# G's entries as products, not quotients: a float64 division costs ~10x a
-# multiplication, and 54 of them per filter made the weight transform slower
-# than the GEMMs on 256-channel layers.
+# G's entries, as factors to multiply by (a float64 division costs several
+# multiplications). The filter transforms run in float64 and are cast once.
 _HALF, _SIXTH, _THIRTIETH = 1 / 2, 1 / 6, 1 / 30
 
 
