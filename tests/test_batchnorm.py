@@ -76,3 +76,21 @@ def test_batch_norm_noncontiguous_input(rng):
 def test_batch_norm_rejects_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_batch_norm_non_finite_input_poisons_its_channel_only(rng, dtype, bad):
+    # the statistics are vectorised sums (FASTMATH reassociation, no nnan): a NaN
+    # or inf in channel 1 must reach every y and dx of channel 1 and nothing else
+    x = rand((4, 3, 5, 6), dtype, rng)
+    x[2, 1, 3, 4] = bad
+    gamma, beta = rand((3,), dtype, rng, 0.5, 2), rand((3,), dtype, rng)
+    y, cache = F.batch_norm(x, gamma, beta, None, None, True)
+    y_ref, cache_ref = R.batch_norm(x, gamma, beta, None, None, True)
+    assert np.isnan(y[:, 1]).all() and np.isfinite(y[:, [0, 2]]).all()
+    assert_close(y, y_ref, name="y")
+    dy = rand(x.shape, dtype, rng)
+    dx = F.batch_norm_backward(dy, cache)[0]
+    assert np.isnan(dx[:, 1]).all() and np.isfinite(dx[:, [0, 2]]).all()
+    assert_close(dx, R.batch_norm_backward(dy, cache_ref)[0], name="dx")

@@ -14,13 +14,18 @@ backward: dbeta = sum dy, dgamma = sum dy x_hat (x_hat recomputed from x,
 mean, inv_std rather than cached), then
     training: dx = gamma inv_std / M (M dy - dbeta - x_hat dgamma)
     eval:     dx = gamma inv_std dy
-gamma None acts as 1, beta None as 0. Reference: fastnn/reference/batchnorm.py.
+gamma None acts as 1, beta None as 0. The kernels compile with FASTMATH: its
+reassociation lets the float64 sums vectorise (as serial chains of adds they
+ran at one element per add latency, and left the kernels at torch's speed).
+Reference: fastnn/reference/batchnorm.py.
 """
 import numpy as np
 from numba import njit, prange
 
+from ._math import FASTMATH
 
-@njit(parallel=True, cache=True)
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def batch_norm_forward_train(x, gamma, beta, eps, y, mean, var, inv_std):
     """y <- normalised x with batch statistics; mean, var (biased), inv_std (C,) <- those statistics."""
     N, C, P = x.shape
@@ -47,7 +52,7 @@ def batch_norm_forward_train(x, gamma, beta, eps, y, mean, var, inv_std):
                 y[n, c, p] = x[n, c, p] * scale + shift
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def batch_norm_forward_eval(x, gamma, beta, mean, inv_std, y):
     """y <- normalised x with given per-channel mean and inv_std (C,)."""
     N, C, P = x.shape
@@ -60,7 +65,7 @@ def batch_norm_forward_eval(x, gamma, beta, mean, inv_std, y):
                 y[n, c, p] = x[n, c, p] * scale + shift
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def batch_norm_backward(dy, x, gamma, mean, inv_std, training, dx, dgamma, dbeta):
     """dx, dgamma, dbeta (C,) <- the gradients of batch_norm for dy."""
     N, C, P = x.shape
