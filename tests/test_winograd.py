@@ -69,13 +69,15 @@ def test_winograd_forward_and_backward_match_reference(rng, forced, dtype, xs, K
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_winograd_in_chunks_with_a_short_tail(rng, forced, dtype, monkeypatch):
-    # 7 images of 3x2 tiles in chunks of 2 (36 * 6 tiles * (3 + 4) channels each)
-    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 36 * 6 * 7 * 2)
+@pytest.mark.parametrize("budget, images", [(36 * 6 * 7 * 2, 2), (1, 1)])
+def test_winograd_in_chunks_with_a_short_tail(rng, forced, dtype, monkeypatch, budget, images):
+    # 7 images of 3x2 tiles, 3 + 4 channels: chunks of 2 (the last of 1), or of 1
+    # where one image alone passes the budget
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", budget)
+    assert winograd._chunk(7, 6, 7) == images
     x, w = rand((7, 3, 10, 7), dtype, rng), rand((4, 3, 3, 3), dtype, rng)
     y = compare_with_reference("conv2d", x, w, rand((4,), dtype, rng), 1, 1)
     compare_with_reference("conv2d_backward", rand(y.shape, dtype, rng), x, w, 1, 1)
-    assert winograd._chunk(7, 6, 7) == 2
 
 
 def test_layers_where_winograd_pays_take_it(rng, calls):
