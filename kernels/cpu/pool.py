@@ -43,16 +43,19 @@ def _ties(p, q):
 
 @njit(cache=True, inline="always")
 def _column_winners(plane, r0, r1, best, row):
-    """best[s], row[s] <- the maximum of plane[r0:r1, s] and the first row that holds it."""
+    """best[s], row[s] <- the maximum of plane[r0:r1, s] and the first row that holds it
+    (row None: the maximum only, as the forward needs)."""
     best[:] = plane[r0]
-    row[:] = r0
+    if row is not None:
+        row[:] = r0
     for r in range(r0 + 1, r1):
         src = plane[r]
         for s in range(best.shape[0]):
             v = src[s]
             win = _beats(v, best[s])
             best[s] = v if win else best[s]
-            row[s] = r if win else row[s]
+            if row is not None:
+                row[s] = r if win else row[s]
 
 
 @njit(parallel=True, cache=True)
@@ -63,10 +66,9 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     for nc in prange(N * C):
         plane, out = x[nc // C, nc % C], y[nc // C, nc % C]
         best = np.full(width, -np.inf, y.dtype)
-        row = np.empty(W, np.intp)
         for i in range(OH):
             _column_winners(plane, max(i * sh - ph, 0), min(i * sh - ph + kh, H),
-                            best[pw:pw + W], row)
+                            best[pw:pw + W], None)
             o = out[i]
             for j in range(OW):
                 o[j] = best[j * sw]
