@@ -72,19 +72,33 @@ def test_pooling(rng, dtype, k, s, p):
         check(op + "_backward", rand(y.shape, dtype, rng), x, k, s, p)
 
 
+# Row layouts of the contiguous-row kernels, forced small so that tiny rows take
+# every path: a lane holds 1 element, and a row spreads over up to MAX_ROW_WARPS
+# warps, then is read in chunks.
+LAYOUTS = {"registers": None, "warps": 8, "chunks": 1, "warps+chunks": 2}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(3, 5), (9, 37)])   # rows past one block, rows past one warp
-@pytest.mark.parametrize("chunks", ["one", "several"])
-def test_softmax_and_cross_entropy(rng, dtype, shape, chunks, monkeypatch):
-    if chunks == "several":     # rows longer than a lane's registers hold: read in 32-element chunks
-        from fastnn.kernels.cuda import softmax
-        monkeypatch.setattr(softmax, "MAX_PER_LANE", 1)
+@pytest.mark.parametrize("layout, shape", [
+    ("registers", (3, 5)), ("registers", (9, 37)),  # rows past one block
+    ("warps", (5, 37)),             # 2 warps a row, 4 rows a block: the second block's last 3 are past the end
+    ("chunks", (9, 37)),            # one warp, a full chunk and a partial one
+    ("warps+chunks", (4, 150)),     # 2 warps, 3 chunks: in the last, the second warp reads only padding
+])
+def test_softmax_and_cross_entropy(rng, dtype, shape, layout, monkeypatch):
+    from fastnn.kernels.cuda import softmax
+    if LAYOUTS[layout]:
+        monkeypatch.setattr(softmax, "LANE_ELEMENTS", ((1, 1),) * 4)
+        monkeypatch.setattr(softmax, "MAX_ROW_WARPS", LAYOUTS[layout])
     x = rand(shape, dtype, rng, -4, 4)
     x[-1, :3] = -np.inf, 1e4, -1e4      # extremes: exp underflows to 0, the max dominates
-    for axis in (0, 1) if chunks == "one" else (1,):
-        (y,) = check("softmax", x, axis)
-        check("log_softmax", x, axis)
-        check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
+    with_nan = x.copy()
+    with_nan[0, -1] = np.nan            # in the last chunk: it must survive the running max and sum
+    for axis in (0, 1) if layout == "registers" else (1,):
+        for a in (x, with_nan):
+            (y,) = check("softmax", a, axis)
+            check("log_softmax", a, axis)
+            check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
     check("cross_entropy", x, rng.integers(0, shape[1], shape[0]))
     bad = np.zeros(shape[0], np.int64)
     bad[1] = shape[1]
@@ -92,17 +106,33 @@ def test_softmax_and_cross_entropy(rng, dtype, shape, chunks, monkeypatch):
         F.cross_entropy(dev(x), dev(bad))
 
 
+def test_softmax_row_layout():
+    """Rows fill a lane's share first, then more warps, then chunks; float64
+    takes two registers an element."""
+    from fastnn.kernels.cuda.softmax import BACKWARD, CROSS_ENTROPY, LOG_SOFTMAX, SOFTMAX, _row_layout
+    assert _row_layout(5, 4, SOFTMAX) == (1, 1, True)
+    assert _row_layout(1000, 4, SOFTMAX) == (32, 1, True)
+    assert _row_layout(1000, 8, SOFTMAX) == (16, 2, True)
+    assert _row_layout(8000, 4, CROSS_ENTROPY) == (32, 8, True)
+    assert _row_layout(8193, 4, SOFTMAX) == (16, 8, False)
+    assert _row_layout(1000, 4, LOG_SOFTMAX) == (8, 4, True)
+    assert _row_layout(1000, 4, BACKWARD) == (4, 8, True)
+    assert _row_layout(50000, 8, BACKWARD) == (2, 8, False)
+
+
 @pytest.mark.skipif(numba.config.ENABLE_CUDASIM, reason="the simulator has no registers")
 def test_softmax_rows_stay_in_registers(rng):
     """The row kernels' speed rests on their chunk being promoted to registers
     (it is only if every loop over it unrolls): no local memory spills."""
     from fastnn.kernels.cuda import softmax
-    x = dev(rand((5, 1000), np.float32, rng))
-    F.softmax_backward(x, F.softmax(x))
-    F.log_softmax(x)
-    F.cross_entropy(x, dev(np.arange(5)))
-    for kernel in softmax._rows(np.dtype(np.float32), *softmax._row_layout(1000)):
-        assert set(kernel.get_local_mem_per_thread().values()) == {0}
+    for L in (1000, 8000):
+        x = dev(rand((5, L), np.float32, rng))
+        F.softmax_backward(x, F.softmax(x))
+        F.log_softmax(x)
+        F.cross_entropy(x, dev(np.arange(5)))
+        for which in range(4):
+            kernel, _ = softmax._row_kernel(which, np.dtype(np.float32), L)
+            assert set(kernel.get_local_mem_per_thread().values()) == {0}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

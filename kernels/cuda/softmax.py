@@ -1,19 +1,28 @@
 """Softmax, log-softmax, backward and fused cross-entropy on the GPU.
 
 Contiguous rows (the softmax axis is the last one, inner == 1, and every
-cross-entropy): one warp per row, ROWS_PER_BLOCK rows per block. A row is
-read in chunks of per_lane * 32 elements, each lane holding per_lane of them
-in registers (lane l gets elements l, l + 32, ...: every load coalesced, and
-per_lane independent loads in flight). Rows of up to MAX_PER_LANE * 32
-elements fit in one chunk, so they are read from memory once and every pass
-after the first runs on registers; longer rows are re-read per pass. The
-lanes combine their partial max / sum by register shuffles (on Numba's
-simulator, which has none, through a shared buffer). Per-element math runs in
-the input's precision; each lane's chunk sums are added up in float64.
+cross-entropy): `warps` warps per row (1 to MAX_ROW_WARPS), a block of
+BLOCK_WARPS warps. A row is read in chunks of per_lane * 32 * warps elements,
+each lane holding per_lane of them in registers (lane l of the row's threads
+gets elements l, l + 32 warps, ...: every load coalesced, per_lane independent
+loads in flight). Rows that fit in one chunk (up to 1024-8192 float32, by
+kernel: LANE_ELEMENTS) are read from memory once, and every pass after the
+first runs on registers. Longer rows take the max and the sum in one streamed
+pass (the online softmax) and are read again to write. The lanes combine
+their partial max / sum by register shuffles (on Numba's simulator, which has
+none, through a shared buffer), the warps of a row through shared memory.
+Per-element math runs in the input's precision; chunk sums are added up in
+float64.
 
-Measured on an H100 (kernel time, 32768 x 1000 float32): softmax 95 us, as
-torch.softmax and 96 % of the copy bandwidth (re-reading the row per pass
-through L1/L2 took 186 us); cross-entropy forward + backward 96 us.
+Measured on an H100, kernel time, float32, % of the device's copy bandwidth
+(bytes: each array read or written once):
+
+| rows          | softmax | log_softmax | backward | cross-entropy |
+| 32768 x 1000  | 96 %    | 91 %        | 103 %    | 95 %          |
+| 4096 x 8000   | 94 %    | 83 %        | 59 %     | 88 %          |
+| 2048 x 20000  | 64 %    | 65 %        | 56 %     | 63 %          |
+
+torch.softmax: 97 %, 61 %, 74 %; its backward: 50 %, 51 %, 43 %.
 
 Other axes (inner > 1): each thread takes one (outer, inner) lane, or a
 1/SLICES share of it, so that neighbouring threads read neighbouring inner
@@ -31,11 +40,19 @@ from ._launch import kernel
 
 
 WARP = 32
-ROWS_PER_BLOCK = 8
-MAX_PER_LANE = 32          # row elements a lane keeps in registers (32 float32: 32 of its 255)
-STREAM_PER_LANE = 8        # longer rows: elements per lane per chunk (loads in flight)
+BLOCK_WARPS = 8            # row kernels: warps per block
+MAX_ROW_WARPS = 8          # warps that may share one row
 SLICES = 8                 # other axes: threads sharing one lane's L elements
-_compiled = {}               # (dtype, layout) -> kernels, compiled on first use
+
+# The row kernels, and the float32 elements of a row each lane holds per chunk:
+# (rows that fit in registers, longer rows read in chunks); float64 holds half.
+# Chosen on an H100 (figures in the header), where registers set the speed:
+# - log_softmax at 16 or 32 a lane took 72-141 registers a thread (44-80 %), at 8, 40;
+# - the backward at 16 of each of y and dy took 84 registers (50 %, as torch's
+#   backward), at 4, 32 (full occupancy, 103 %).
+SOFTMAX, LOG_SOFTMAX, BACKWARD, CROSS_ENTROPY = range(4)
+LANE_ELEMENTS = ((32, 16), (8, 16), (4, 4), (32, 16))
+_compiled = {}             # (dtype, layout) -> kernels, compiled on first use
 
 
 @cuda.jit(device=True)
@@ -71,7 +88,7 @@ def _group_sum(buf, g, k, v):
 
 
 if numba.config.ENABLE_CUDASIM:
-    # The simulator has no shuffles: the row's lanes meet in the shared buffer.
+    # The simulator has no shuffles: the warp's lanes meet in the shared buffer.
     @cuda.jit(device=True)
     def _warp_max(buf, v):
         return _group_max(buf, cuda.threadIdx.y, cuda.threadIdx.x, v)
@@ -99,95 +116,163 @@ else:
         return v
 
 
-def _row_layout(L):
-    """(per_lane, one_chunk) for rows of L elements: the fewest register slots per
-    lane (a power of two: few kernels to compile) that hold the whole row, or,
-    past MAX_PER_LANE * 32 elements, chunks of STREAM_PER_LANE * 32 re-read per pass."""
-    p = 1
-    while p * WARP < L and p < MAX_PER_LANE:
+def _row_layout(L, itemsize, which):
+    """(per_lane, warps, one_chunk) for kernel `which` on rows of L elements: the
+    fewest elements a lane (a power of two: few kernels to compile), up to
+    LANE_ELEMENTS, then the fewest warps, up to MAX_ROW_WARPS, that hold the
+    whole row; past that, chunks of the streamed LANE_ELEMENTS a lane."""
+    cached, streamed = (max(1, n * 4 // itemsize) for n in LANE_ELEMENTS[which])
+    p, w = 1, 1
+    while p * w * WARP < L and p < cached:
         p *= 2
-    return (p, True) if p * WARP >= L else (min(STREAM_PER_LANE, MAX_PER_LANE), False)
+    while p * w * WARP < L and w < MAX_ROW_WARPS:
+        w *= 2
+    if p * w * WARP >= L:
+        return p, w, True
+    return streamed, MAX_ROW_WARPS, False
 
 
-def _rows(dtype, per_lane, one_chunk):
+def _rows(dtype, per_lane, warps, one_chunk):
     """The contiguous-row kernels (softmax, log_softmax, backward, cross-entropy)
-    for one dtype and row layout, which are compile-time constants: the chunk's
-    loops unroll so that it lives in registers, and a one-chunk kernel has no
-    chunk loop at all.
+    for one dtype and row layout: `warps` warps share a row, each lane holding
+    per_lane of its elements per chunk. All are compile-time constants: the
+    chunk's loops unroll so that it lives in registers, and a one-chunk kernel
+    has no chunk loop at all.
 
     Register count decides the speed here. Measured on an H100: a runtime log
     flag cost 79 registers a thread, and combining the lanes through a shared
     buffer (the compiler keeps its 31 loads in flight) 43 more; each halved the
-    occupancy and the speed. Hence log is a constant too, and the lanes meet
-    by shuffles. Warps past the last row exit at once: whole warps, so no
-    shuffle misses a partner (the simulator's barriers release without them)."""
-    key = (dtype, per_lane, one_chunk)
+    occupancy and the speed. Hence log is a constant too, the lanes meet by
+    shuffles, and each pass leaves in v only what the next one reads.
+
+    A block is BLOCK_WARPS warps, BLOCK_WARPS / warps rows. Warps past the last
+    row redo it and write nothing: whole rows, so every shuffle finds its
+    partners and every thread reaches the barriers of a multi-warp row."""
+    key = (dtype, per_lane, warps, one_chunk)
     if key in _compiled:
         return _compiled[key]
     nbt = numba.from_dtype(dtype)
-    CHUNK = per_lane * WARP
+    ROWS = BLOCK_WARPS // warps         # rows per block
+    STRIDE = WARP * warps               # between a lane's elements
+    CHUNK = per_lane * STRIDE
+
+    @cuda.jit(device=True)
+    def row_of(rows):
+        """(row, real): this thread's row, clamped to the last, and whether it is one."""
+        row = cuda.blockIdx.x * ROWS + cuda.threadIdx.y // warps
+        return min(row, rows - 1), row < rows
 
     @cuda.jit(device=True)
     def n_chunks(L):
         return 1 if one_chunk else (L + CHUNK - 1) // CHUNK
 
     @cuda.jit(device=True)
-    def load(v, x, row, c, L, pad):
-        """v[k] <- x[row, c * CHUNK + lane + 32 k], pad past the row's end."""
-        for k in range(per_lane):
-            j = c * CHUNK + cuda.threadIdx.x + k * WARP
-            v[k] = x[row, j] if j < L else pad
+    def column(c, k):
+        """The column of the row that this lane holds in slot k of chunk c."""
+        return c * CHUNK + cuda.threadIdx.y % warps * WARP + cuda.threadIdx.x + k * STRIDE
 
     @cuda.jit(device=True)
-    def max_and_sum(x, row, v, lowest):
-        """(max, float64 sum of exp(x - max)) of row `row` of x (rows, L), leaving
-        the row in v when it is one chunk."""
-        mbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), nbt)
-        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
-        L = x.shape[1]
-        m = lowest
-        for c in range(n_chunks(L)):
-            load(v, x, row, c, L, lowest)
+    def load(v, x, row, c, L, pad):
+        """v[k] <- x[row, column(c, k)], pad past the row's end."""
+        for k in range(per_lane):
+            j = column(c, k)
+            v[k] = x[row, j] if j < L else pad
+
+    def row_reduction(warp_reduce, group_reduce, acc):
+        """The reduction over the row of every thread's partial v (in type acc), to
+        every thread of the row: across the warp, then across the row's warps."""
+        @cuda.jit(device=True)
+        def reduce(v):
+            wbuf = cuda.shared.array((BLOCK_WARPS, WARP), acc)
+            gbuf = cuda.shared.array((ROWS, warps), acc)
+            v = warp_reduce(wbuf, v)
+            return group_reduce(gbuf, cuda.threadIdx.y // warps, cuda.threadIdx.y % warps, v) if warps > 1 else v
+        return reduce
+
+    row_max = row_reduction(_warp_max, _group_max, nbt)         # NaN wins
+    row_sum = row_reduction(_warp_sum, _group_sum, float64)
+
+    def make_shift(log):
+        """v <- x - m for log_softmax, exp(x - m) for softmax (and cross-entropy), in
+        place: what the write pass reads, and the only array that stays live."""
+        @cuda.jit(device=True)
+        def shift(v, m):
             for k in range(per_lane):
-                m = _nanmax(m, v[k])
-        m = _warp_max(mbuf, m)
-        s = 0.0
-        for c in range(n_chunks(L)):
-            if not one_chunk:
-                load(v, x, row, c, L, lowest)      # exp(-inf - m) = 0 pads the tail
-            part = nbt(0)
-            for k in range(per_lane):
-                part += math.exp(v[k] - m)
-            s += part
-        return m, _warp_sum(sbuf, s)
+                v[k] = v[k] - m if log else math.exp(v[k] - m)
+        return shift
+
+    def make_stats(log, shift):
+        @cuda.jit(device=True)
+        def stats(v, x, row, lowest):
+            """(m, s): the max of row `row` of x (rows, L), NaN winning, and the float64
+            sum of exp(x - m); exp(-inf - m) = 0 pads the tail.
+
+            One chunk: the max, then the sum over the registers, leaving shift(v).
+            Longer rows: each lane keeps a running max m_l and sum s_l, rescaled by
+            exp(m_l - m_new) when the max grows (Milakov & Gimelshein, "Online
+            normalizer calculation for softmax", 2018), and the lanes combine as
+            s = sum_l s_l exp(m_l - m): one read of the row instead of two. A lane
+            rescales only once its max is above -inf, where exp(-inf - -inf) would
+            be NaN. Each chunk is summed in the row's precision, the chunks in float64."""
+            L = x.shape[1]
+            if one_chunk:
+                load(v, x, row, 0, L, lowest)
+                m = lowest
+                for k in range(per_lane):
+                    m = _nanmax(m, v[k])
+                m = row_max(m)
+                shift(v, m)
+                part = nbt(0)
+                for k in range(per_lane):
+                    part += math.exp(v[k]) if log else v[k]
+                return m, row_sum(float64(part))
+            m, s = lowest, 0.0
+            for c in range(n_chunks(L)):
+                load(v, x, row, c, L, lowest)
+                grown = m
+                for k in range(per_lane):
+                    grown = _nanmax(grown, v[k])
+                if grown > lowest:
+                    part = nbt(0)
+                    for k in range(per_lane):
+                        part += math.exp(v[k] - grown)
+                    s = s * math.exp(m - grown) + part
+                m = grown
+            row_m = row_max(m)
+            return row_m, row_sum(s * math.exp(m - row_m))
+        return stats
+
+    shift_log, shift_exp = make_shift(True), make_shift(False)
+    stats_log, stats_exp = make_stats(True, shift_log), make_stats(False, shift_exp)
 
     def make_forward(log):
+        shift, stats = (shift_log, stats_log) if log else (shift_exp, stats_exp)
+
         @kernel
         def forward(x, lowest, y):
-            row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
-            if row >= x.shape[0]:
-                return
+            row, real = row_of(x.shape[0])
             v = cuda.local.array(per_lane, nbt)
-            m, s = max_and_sum(x, row, v, lowest)
+            m, s = stats(v, x, row, lowest)
             L = x.shape[1]
-            log_s, inv = nbt(math.log(s)), nbt(1.0 / s)
+            # log and 1/s in the row's precision: float64's take registers the
+            # cached row needs (log_softmax went from 93 to 56 on an H100).
+            s = nbt(s)
+            log_s, inv = math.log(s), nbt(1) / s
             for c in range(n_chunks(L)):
                 if not one_chunk:
                     load(v, x, row, c, L, lowest)
+                    shift(v, m)
                 for k in range(per_lane):
-                    j = c * CHUNK + cuda.threadIdx.x + k * WARP
-                    if j < L:
-                        y[row, j] = (v[k] - m) - log_s if log else math.exp(v[k] - m) * inv
+                    j = column(c, k)
+                    if real and j < L:
+                        y[row, j] = v[k] - log_s if log else v[k] * inv
         return forward
 
     @kernel
     def backward(dy, y, dx):
-        row = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
-        if row >= y.shape[0]:
-            return
+        row, real = row_of(y.shape[0])
         p = cuda.local.array(per_lane, nbt)
         g = cuda.local.array(per_lane, nbt)
-        sbuf = cuda.shared.array((ROWS_PER_BLOCK, WARP), float64)
         L = y.shape[1]
         dot = 0.0
         for c in range(n_chunks(L)):
@@ -197,43 +282,43 @@ def _rows(dtype, per_lane, one_chunk):
             for k in range(per_lane):
                 part += p[k] * g[k]
             dot += part
-        dot = nbt(_warp_sum(sbuf, dot))
+        dot = nbt(row_sum(dot))
         for c in range(n_chunks(L)):
             if not one_chunk:
                 load(p, y, row, c, L, 0)
                 load(g, dy, row, c, L, 0)
             for k in range(per_lane):
-                j = c * CHUNK + cuda.threadIdx.x + k * WARP
-                if j < L:
+                j = column(c, k)
+                if real and j < L:
                     dx[row, j] = p[k] * (g[k] - dot)
 
     @kernel
     def cross_entropy(logits, target, lowest, row_loss, dlogits):
-        n = cuda.blockIdx.x * ROWS_PER_BLOCK + cuda.threadIdx.y
-        if n >= logits.shape[0]:
-            return
+        n, real = row_of(logits.shape[0])
         v = cuda.local.array(per_lane, nbt)
-        m, s = max_and_sum(logits, n, v, lowest)
+        m, s = stats_exp(v, logits, n, lowest)
         N, C = logits.shape
         t = target[n]
-        scale, inv_n = nbt(1.0 / (s * N)), nbt(1.0 / N)
+        scale, inv_n = nbt(1) / (nbt(s) * nbt(N)), nbt(1) / nbt(N)
         for c in range(n_chunks(C)):
             if not one_chunk:
                 load(v, logits, n, c, C, lowest)
+                shift_exp(v, m)
             for k in range(per_lane):
-                j = c * CHUNK + cuda.threadIdx.x + k * WARP
-                if j < C:
-                    d = math.exp(v[k] - m) * scale
+                j = column(c, k)
+                if real and j < C:
+                    d = v[k] * scale
                     dlogits[n, j] = d - inv_n if j == t else d
-        if cuda.threadIdx.x == 0:
+        if real and cuda.threadIdx.x == 0 and cuda.threadIdx.y % warps == 0:
             row_loss[n] = m + math.log(s) - logits[n, t]
 
     _compiled[key] = kernels = (make_forward(False), make_forward(True), backward, cross_entropy)
     return kernels
 
 
-def _rows_launch(rows):
-    return (rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK, (WARP, ROWS_PER_BLOCK)
+def _rows_launch(rows, warps):
+    per_block = BLOCK_WARPS // warps
+    return (rows + per_block - 1) // per_block, (WARP, BLOCK_WARPS)
 
 
 def _lowest(a):
@@ -302,11 +387,18 @@ def _lanes_launch(O, I):
     return O * ((I + WARP - 1) // WARP), (WARP, SLICES)
 
 
+def _row_kernel(which, dtype, L):
+    """(kernel, warps a row): row kernel `which` for rows of L elements."""
+    per_lane, warps, one_chunk = _row_layout(L, dtype.itemsize, which)
+    return _rows(dtype, per_lane, warps, one_chunk)[which], warps
+
+
 def softmax_forward(x, log, y):
     O, L, I = x.shape
     if I == 1:
-        grid, block = _rows_launch(O)
-        _rows(x.dtype, *_row_layout(L))[int(log)][grid, block](x.reshape(O, L), _lowest(x), y.reshape(O, L))
+        kernel, warps = _row_kernel(LOG_SOFTMAX if log else SOFTMAX, x.dtype, L)
+        grid, block = _rows_launch(O, warps)
+        kernel[grid, block](x.reshape(O, L), _lowest(x), y.reshape(O, L))
     else:
         grid, block = _lanes_launch(O, I)
         _lanes(x.dtype)[0][grid, block](x, log, _lowest(x), y)
@@ -315,14 +407,16 @@ def softmax_forward(x, log, y):
 def softmax_backward(dy, y, dx):
     O, L, I = y.shape
     if I == 1:
-        grid, block = _rows_launch(O)
-        _rows(y.dtype, *_row_layout(L))[2][grid, block](dy.reshape(O, L), y.reshape(O, L), dx.reshape(O, L))
+        kernel, warps = _row_kernel(BACKWARD, y.dtype, L)
+        grid, block = _rows_launch(O, warps)
+        kernel[grid, block](dy.reshape(O, L), y.reshape(O, L), dx.reshape(O, L))
     else:
         grid, block = _lanes_launch(O, I)
         _lanes(y.dtype)[1][grid, block](dy, y, dx)
 
 
 def cross_entropy_forward_backward(logits, target, row_loss, dlogits):
-    grid, block = _rows_launch(logits.shape[0])
-    kernel = _rows(logits.dtype, *_row_layout(logits.shape[1]))[3]
+    N, C = logits.shape
+    kernel, warps = _row_kernel(CROSS_ENTROPY, logits.dtype, C)
+    grid, block = _rows_launch(N, warps)
     kernel[grid, block](logits, target, _lowest(logits), row_loss, dlogits)
