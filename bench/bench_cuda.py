@@ -110,9 +110,24 @@ def _max_pool(torch):
     return impls
 
 
+def _max_pool_3x3(torch):
+    x, dy = _data((32, 64, 64, 64)), _data((32, 64, 32, 32), 1)
+    y, dx = cuda.device_array(dy.shape, np.float32), cuda.device_array(x.shape, np.float32)
+    impls = {"fastnn": lambda: (F.max_pool2d(x, 3, 2, 1), F.max_pool2d_backward(dy, x, 3, 2, 1)),
+             "fastnn-kernel": lambda: (K.max_pool2d_forward(x, 3, 3, 2, 2, 1, 1, y),
+                                       K.max_pool2d_backward(dy, x, 3, 3, 2, 2, 1, 1, dx))}
+    if torch:
+        tx, tdy = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(dy, device="cuda")
+        impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.max_pool2d(tx, 3, 2, 1), tx, tdy)
+    return impls
+
+
 def _avg_pool(torch):
     x, dy = _data((32, 64, 32, 32)), _data((32, 64, 32, 32), 1)
-    impls = {"fastnn": lambda: (F.avg_pool2d(x, 3, 1, 1), F.avg_pool2d_backward(dy, x, 3, 1, 1))}
+    y, dx = cuda.device_array(x.shape, np.float32), cuda.device_array(x.shape, np.float32)
+    impls = {"fastnn": lambda: (F.avg_pool2d(x, 3, 1, 1), F.avg_pool2d_backward(dy, x, 3, 1, 1)),
+             "fastnn-kernel": lambda: (K.avg_pool2d_forward(x, 3, 3, 1, 1, 1, 1, y),
+                                       K.avg_pool2d_backward(dy, 3, 3, 1, 1, 1, 1, dx))}
     if torch:
         tx, tdy = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(dy, device="cuda")
         impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.avg_pool2d(tx, 3, 1, 1), tx, tdy)
@@ -295,7 +310,11 @@ WORKLOADS = [
     # fwd reads x, writes y (x/4); bwd reads dy (x/4) and x, writes dx
     GpuWorkload("max_pool2d", "max_pool2d 2x2/2 fwd+bwd, 32x64x64x64", _max_pool,
                 F32 * (POOL_N + POOL_N // 4 + POOL_N // 4 + 2 * POOL_N)),
-    GpuWorkload("avg_pool2d", "avg_pool2d 3x3/1 pad 1 fwd+bwd, 32x64x32x32", _avg_pool),
+    # fwd reads x, writes y (x/4, rounded up); bwd reads dy and x, writes dx
+    GpuWorkload("max_pool2d_3x3", "max_pool2d 3x3/2 pad 1 fwd+bwd, 32x64x64x64", _max_pool_3x3,
+                F32 * (POOL_N + POOL_N // 4 + POOL_N // 4 + 2 * POOL_N)),
+    # fwd reads x, writes y; bwd reads dy, writes dx: all of x's size
+    GpuWorkload("avg_pool2d", "avg_pool2d 3x3/1 pad 1 fwd+bwd, 32x64x32x32", _avg_pool, 4 * F32 * 32 * 64 * 32 * 32),
     GpuWorkload("softmax", f"softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1),
                 2 * F32 * ROWS * CLASSES),
     GpuWorkload("log_softmax", f"log_softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1, True),
