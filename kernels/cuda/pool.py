@@ -97,41 +97,36 @@ def _max_backward(dy, arg, W, kh, kw, sh, sw, ph, pw, OH, OW, dx, nc0):
     dx[nc, p] = acc
 
 
+@cuda.jit(device=True)
+def _box_sum(a, nc, width, r0, r1, c0, c1, acc):
+    """acc + the sum over rows [r0, r1) and columns [c0, c1) of plane nc of a
+    (planes, rows * width)."""
+    r = r0
+    while r < r1:
+        q = r * width + c0
+        while q < r * width + c1:
+            acc += a[nc, q]
+            q += 1
+        r += 1
+    return acc
+
+
 @kernel
 def _avg_forward(x, H, W, kh, kw, sh, sw, ph, pw, inv, OW, y, nc0):
     """inv = 1 / (kh * kw) in x's dtype, which the sum runs in."""
     nc, i, j, p = _pixel(OW, nc0)
-    if p >= y.shape[1]:
-        return
-    i0, j0 = i * sh - ph, j * sw - pw
-    r1, s0, s1 = min(i0 + kh, H), max(j0, 0), min(j0 + kw, W)
-    acc = inv * 0
-    r = max(i0, 0)
-    while r < r1:
-        q = r * W + s0
-        while q < r * W + s1:
-            acc += x[nc, q]
-            q += 1
-        r += 1
-    y[nc, p] = acc * inv
+    if p < y.shape[1]:
+        i0, j0 = i * sh - ph, j * sw - pw
+        y[nc, p] = _box_sum(x, nc, W, max(i0, 0), min(i0 + kh, H), max(j0, 0), min(j0 + kw, W), inv * 0) * inv
 
 
 @kernel
 def _avg_backward(dy, OH, OW, kh, kw, sh, sw, ph, pw, inv, W, dx, nc0):
     nc, h, w, p = _pixel(W, nc0)
-    if p >= dx.shape[1]:
-        return
-    i0, i1 = _covering(h, ph, kh, sh, OH)
-    j0, j1 = _covering(w, pw, kw, sw, OW)
-    acc = inv * 0
-    i = i0
-    while i < i1:
-        q = i * OW + j0
-        while q < i * OW + j1:
-            acc += dy[nc, q]
-            q += 1
-        i += 1
-    dx[nc, p] = acc * inv
+    if p < dx.shape[1]:
+        i0, i1 = _covering(h, ph, kh, sh, OH)
+        j0, j1 = _covering(w, pw, kw, sw, OW)
+        dx[nc, p] = _box_sum(dy, nc, OW, i0, i1, j0, j1, inv * 0) * inv
 
 
 @cuda.jit(device=True)
