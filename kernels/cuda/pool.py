@@ -2,9 +2,10 @@
 one thread per input element (backward, gathering from every window that
 covers it: no atomics, the same sums on every run). The max backward first
 finds each window's argmax once, into scratch. The common 2x2 / stride 2 max
-pooling has its own pair, one thread per window both ways. Max keeps the first maximum in
-row-major order, NaN ranking above every number, as the CPU kernels and the
-reference. Average pooling divides by the whole window (count_include_pad).
+pooling has its own pair, one thread per window both ways. Max keeps the
+first maximum in row-major order, NaN ranking above every number, as the CPU
+kernels and the reference. Average pooling divides by the whole window
+(count_include_pad).
 
 The general kernels see each (n, c) plane as a row of a (N*C, H*W) view and
 take the plane from blockIdx.y, so a thread divides once for its (i, j) and
@@ -20,7 +21,7 @@ Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 import numpy as np
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, fill
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
 from ._launch import kernel
 
 
@@ -218,8 +219,7 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     saves), then a gather over them: recomputing the argmax of every window
     covering an input costs kh * kw loads per window per input it covers."""
     N, C, H, W = x.shape
-    if dy.size == 0:
-        fill(dx.reshape(-1), 0)
+    if dx.size == 0:
         return
     arg = device_empty((N * C, dy.shape[2] * dy.shape[3]), np.int32 if H * W <= 2**31 - 1 else np.int64)
     _launch(_window_argmaxes, dy, _planes(x), H, W, kh, kw, sh, sw, ph, pw, dy.shape[3], arg)

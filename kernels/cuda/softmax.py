@@ -194,12 +194,20 @@ def _rows(dtype, per_lane, warps, one_chunk):
 
     def make_shift(log):
         """v <- x - m for log_softmax, exp(x - m) for softmax (and cross-entropy), in
-        place: what the write pass reads, and the only array that stays live."""
+        place: what the write pass reads, and the only array that stays live.
+        Also refill: chunk c of that for the write pass, reloaded when the row is
+        streamed (one chunk: v holds it already)."""
         @cuda.jit(device=True)
         def shift(v, m):
             for k in range(per_lane):
                 v[k] = v[k] - m if log else math.exp(v[k] - m)
-        return shift
+
+        @cuda.jit(device=True)
+        def refill(v, x, row, c, lowest, m):
+            if not one_chunk:
+                load(v, x, row, c, x.shape[1], lowest)
+                shift(v, m)
+        return shift, refill
 
     def make_stats(log, shift):
         @cuda.jit(device=True)
@@ -242,11 +250,11 @@ def _rows(dtype, per_lane, warps, one_chunk):
             return row_m, row_sum(s * math.exp(m - row_m))
         return stats
 
-    shift_log, shift_exp = make_shift(True), make_shift(False)
+    (shift_log, refill_log), (shift_exp, refill_exp) = make_shift(True), make_shift(False)
     stats_log, stats_exp = make_stats(True, shift_log), make_stats(False, shift_exp)
 
     def make_forward(log):
-        shift, stats = (shift_log, stats_log) if log else (shift_exp, stats_exp)
+        refill, stats = (refill_log, stats_log) if log else (refill_exp, stats_exp)
 
         @kernel
         def forward(x, lowest, y):
@@ -259,9 +267,7 @@ def _rows(dtype, per_lane, warps, one_chunk):
             s = nbt(s)
             log_s, inv = math.log(s), nbt(1) / s
             for c in range(n_chunks(L)):
-                if not one_chunk:
-                    load(v, x, row, c, L, lowest)
-                    shift(v, m)
+                refill(v, x, row, c, lowest, m)
                 for k in range(per_lane):
                     j = column(c, k)
                     if real and j < L:
@@ -301,9 +307,7 @@ def _rows(dtype, per_lane, warps, one_chunk):
         t = target[n]
         scale, inv_n = nbt(1) / (nbt(s) * nbt(N)), nbt(1) / nbt(N)
         for c in range(n_chunks(C)):
-            if not one_chunk:
-                load(v, logits, n, c, C, lowest)
-                shift_exp(v, m)
+            refill_exp(v, logits, n, c, lowest, m)
             for k in range(per_lane):
                 j = column(c, k)
                 if real and j < C:
