@@ -46,13 +46,6 @@ def _contig(a, on_device):
     return np.ascontiguousarray(a)
 
 
-def _empty(shape, dtype, on_device):
-    if on_device:
-        from .kernels.cuda import device_empty
-        return device_empty(shape, dtype)
-    return _alloc.empty(shape, dtype)
-
-
 def _zeros(shape, dtype, on_device):
     if on_device:
         from .kernels.cuda import device_zeros
@@ -89,7 +82,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     OH = (H + 2*ph - R) // sh + 1, OW likewise.
     """
     dtype, dev, g = chk.conv2d_args("conv2d", x, weight, bias, stride, padding)
-    y = _empty((g.N, g.K, g.OH, g.OW), dtype, dev)
+    y = _alloc.empty((g.N, g.K, g.OH, g.OW), dtype, dev)
     with serial_if_small(0 if dev else _conv_work(g)):
         _kernels(dev).conv2d_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev),
                                      g.sh, g.sw, g.ph, g.pw, y)
@@ -104,9 +97,9 @@ def _conv_work(g):
 def conv2d_backward(dy, x, weight, stride=1, padding=0):
     """dy (N, K, OH, OW) -> (dx (N, C, H, W), dweight (K, C, R, S), dbias (K,))."""
     dtype, dev, g = chk.conv2d_backward_args("conv2d_backward", dy, x, weight, stride, padding)
-    dx = _empty((g.N, g.C, g.H, g.W), dtype, dev)
-    dw = _empty((g.K, g.C, g.R, g.S), dtype, dev)
-    db = _empty((g.K,), dtype, dev)
+    dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
+    dw = _alloc.empty((g.K, g.C, g.R, g.S), dtype, dev)
+    db = _alloc.empty((g.K,), dtype, dev)
     with serial_if_small(0 if dev else _conv_work(g)):
         _kernels(dev).conv2d_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev),
                                       g.sh, g.sw, g.ph, g.pw, dx, dw, db)
@@ -121,7 +114,7 @@ def _is_2x2(g):
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """x (N, C, H, W) -> y (N, C, OH, OW); stride None means kernel_size, padding is -inf."""
     dtype, dev, g = chk.pool2d_args("max_pool2d", x, kernel_size, stride, padding)
-    y, k, x = _empty((g.N, g.C, g.OH, g.OW), dtype, dev), _kernels(dev), _contig(x, dev)
+    y, k, x = _alloc.empty((g.N, g.C, g.OH, g.OW), dtype, dev), _kernels(dev), _contig(x, dev)
     if _is_2x2(g):
         k.max_pool2d_2x2_forward(x, y)
     else:
@@ -133,7 +126,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     """dy (N, C, OH, OW) -> dx (N, C, H, W); each window's gradient goes to its first maximum."""
     dtype, dev, g = chk.pool2d_backward_args("max_pool2d_backward", dy, x, kernel_size, stride, padding)
-    dx, k = _empty((g.N, g.C, g.H, g.W), dtype, dev), _kernels(dev)
+    dx, k = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev), _kernels(dev)
     dy, x = _contig(dy, dev), _contig(x, dev)
     if _is_2x2(g):
         k.max_pool2d_2x2_backward(dy, x, dx)
@@ -146,7 +139,7 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """x (N, C, H, W) -> y (N, C, OH, OW); padding counts in the divisor (count_include_pad)."""
     dtype, dev, g = chk.pool2d_args("avg_pool2d", x, kernel_size, stride, padding)
-    y = _empty((g.N, g.C, g.OH, g.OW), dtype, dev)
+    y = _alloc.empty((g.N, g.C, g.OH, g.OW), dtype, dev)
     _kernels(dev).avg_pool2d_forward(_contig(x, dev), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, y)
     return y
 
@@ -155,7 +148,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
     dtype, dev, g = chk.pool2d_backward_args("avg_pool2d_backward", dy, x, kernel_size, stride, padding)
-    dx = _empty((g.N, g.C, g.H, g.W), dtype, dev)
+    dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
     _kernels(dev).avg_pool2d_backward(_contig(dy, dev), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, dx)
     return dx
 
@@ -173,7 +166,7 @@ def _lanes(shape, axis):
 def _softmax(fn, x, axis, log):
     dtype, dev, axis = chk.softmax_args(fn, x, axis)
     shape = chk.shape_of(x)
-    y = _empty(shape, dtype, dev)
+    y = _alloc.empty(shape, dtype, dev)
     if 0 not in shape:
         lanes = _lanes(shape, axis)
         _kernels(dev).softmax_forward(_contig(x, dev).reshape(lanes), log, y.reshape(lanes))
@@ -195,7 +188,7 @@ def softmax_backward(dy, y, axis=-1):
     """dy, y = softmax(x) (same shape) -> dx = y * (dy - sum(dy * y, axis))."""
     dtype, dev, axis = chk.softmax_backward_args("softmax_backward", dy, y, axis)
     shape = chk.shape_of(y)
-    dx = _empty(shape, dtype, dev)
+    dx = _alloc.empty(shape, dtype, dev)
     if 0 not in shape:
         lanes = _lanes(shape, axis)
         _kernels(dev).softmax_backward(_contig(dy, dev).reshape(lanes), _contig(y, dev).reshape(lanes),
@@ -209,8 +202,8 @@ def cross_entropy(logits, target):
     -> (loss: float, the mean over N; dlogits (N, C) = d(loss)/d(logits)), in one fused pass."""
     dtype, dev = chk.cross_entropy_args("cross_entropy", logits, target)
     N, C = chk.shape_of(logits)
-    dlogits = _empty((N, C), dtype, dev)
-    row_loss = _empty((N,), np.float64, dev)
+    dlogits = _alloc.empty((N, C), dtype, dev)
+    row_loss = _alloc.empty((N,), np.float64, dev)
     k = _kernels(dev)
     k.cross_entropy_forward_backward(_contig(logits, dev), _contig(target, dev), row_loss, dlogits)
     return k.mean_of(row_loss) if dev else float(row_loss.sum() / N), dlogits
@@ -222,7 +215,7 @@ def cross_entropy(logits, target):
 def linear(x, weight, bias=None):
     """x (N, in), weight (out, in), bias (out,) or None -> y = x @ weight.T + bias (N, out)."""
     dtype, dev, (N, I, O) = chk.linear_args("linear", x, weight, bias)
-    y = _empty((N, O), dtype, dev)
+    y = _alloc.empty((N, O), dtype, dev)
     _kernels(dev).linear_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev), y)
     return y
 
@@ -231,7 +224,7 @@ def linear(x, weight, bias=None):
 def linear_backward(dy, x, weight):
     """dy (N, out) -> (dx (N, in), dweight (out, in), dbias (out,))."""
     dtype, dev, (N, I, O) = chk.linear_backward_args("linear_backward", dy, x, weight)
-    dx, dw, db = _empty((N, I), dtype, dev), _empty((O, I), dtype, dev), _empty((O,), dtype, dev)
+    dx, dw, db = _alloc.empty((N, I), dtype, dev), _alloc.empty((O, I), dtype, dev), _alloc.empty((O,), dtype, dev)
     _kernels(dev).linear_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev), dx, dw, db)
     return dx, dw, db
 
@@ -242,7 +235,7 @@ def _elementwise(fn, kernel, inputs, *scalars):
     """Run a flat elementwise kernel over same-shaped inputs; returns the output."""
     dtype, dev = chk.elementwise_args(fn, **inputs)
     shape = chk.shape_of(next(iter(inputs.values())))
-    out = _empty(shape, dtype, dev)
+    out = _alloc.empty(shape, dtype, dev)
     flat = [_contig(a, dev).reshape(-1) for a in inputs.values()]
     with serial_if_small(0 if dev else out.size):
         getattr(_kernels(dev), kernel)(*flat, *scalars, out.reshape(-1))
@@ -315,9 +308,9 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
     P = shape[2] * shape[3] if len(shape) == 4 else 1
     k = _kernels(dev)
     x3 = _contig(x, dev).reshape(N, C, P)
-    y = _empty(shape, dtype, dev)
+    y = _alloc.empty(shape, dtype, dev)
     gamma, beta = _contig(gamma, dev), _contig(beta, dev)
-    mean, var, inv_std = (_empty((C,), np.float64, dev) for _ in range(3))
+    mean, var, inv_std = (_alloc.empty((C,), np.float64, dev) for _ in range(3))
     if training:
         k.batch_norm_forward_train(x3, gamma, beta, float(eps), y.reshape(N, C, P), mean, var, inv_std)
         if running_mean is not None:
@@ -338,8 +331,8 @@ def batch_norm_backward(dy, cache):
         raise ValueError(f"batch_norm_backward: dy has shape {shape}, expected the shape of "
                          f"batch_norm's input")
     C = shape[1]
-    dx = _empty(shape, dtype, dev)
-    dgamma, dbeta = _empty((C,), dtype, dev), _empty((C,), dtype, dev)
+    dx = _alloc.empty(shape, dtype, dev)
+    dgamma, dbeta = _alloc.empty((C,), dtype, dev), _alloc.empty((C,), dtype, dev)
     _kernels(dev).batch_norm_backward(_contig(dy, dev).reshape(chk.shape_of(x3)), x3, cache.gamma,
                                       cache.mean, cache.inv_std, cache.training,
                                       dx.reshape(chk.shape_of(x3)), dgamma, dbeta)
@@ -357,7 +350,7 @@ def dropout(x, p, training=True, seed=None):
     dtype, dev, p = chk.dropout_args("dropout", x, p)
     seed = chk.dropout_seed("dropout", seed)
     shape = chk.shape_of(x)
-    y, mask = _empty(shape, dtype, dev), _empty(shape, np.bool_, dev)
+    y, mask = _alloc.empty(shape, dtype, dev), _alloc.empty(shape, np.bool_, dev)
     if not training or p == 0:
         seed, p = 0, 0.0          # keeps everything: u >= 0 always
     elif seed is None:
@@ -373,7 +366,7 @@ def dropout(x, p, training=True, seed=None):
 def dropout_backward(dy, mask, p):
     """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (0 where dropped; all 0 for p = 1)."""
     dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)
-    dx = _empty(chk.shape_of(dy), dtype, dev)
+    dx = _alloc.empty(chk.shape_of(dy), dtype, dev)
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
     _kernels(dev).dropout_backward(_contig(dy, dev).reshape(-1), _contig(mask, dev).reshape(-1),
                                    scale, dx.reshape(-1))
@@ -454,10 +447,10 @@ def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
                                               bias_ih, bias_hh)
     x, h, c, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in
                                        (x, h, c, weight_ih, weight_hh, bias_ih, bias_hh))
-    gates = _empty((N, 4 * H), dtype, dev)
-    c_new, tanh_c, h_new = (_empty((N, H), dtype, dev) for _ in range(3))
+    gates = _alloc.empty((N, 4 * H), dtype, dev)
+    c_new, tanh_c, h_new = (_alloc.empty((N, H), dtype, dev) for _ in range(3))
     _kernels(dev).lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new,
-                                    _empty((N, 4 * H), dtype, dev))
+                                    _alloc.empty((N, 4 * H), dtype, dev))
     return h_new, c_new, LSTMCellCache(x, h, c, w_ih, w_hh, b_ih is not None, b_hh is not None,
                                        gates, tanh_c)
 
@@ -470,12 +463,12 @@ def lstm_cell_backward(dh_new, dc_new, cache):
     (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
     dh_new = _grad_or_zeros("lstm_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
     dc_new = _grad_or_zeros("lstm_cell_backward", "dc_new", dc_new, (N, H), dtype, dev)
-    dx, dh, dc = _empty((N, I), dtype, dev), _empty((N, H), dtype, dev), _empty((N, H), dtype, dev)
-    dw_ih, dw_hh = _empty((4 * H, I), dtype, dev), _empty((4 * H, H), dtype, dev)
-    db = _empty((4 * H,), dtype, dev)
+    dx, dh, dc = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev), _alloc.empty((N, H), dtype, dev)
+    dw_ih, dw_hh = _alloc.empty((4 * H, I), dtype, dev), _alloc.empty((4 * H, H), dtype, dev)
+    db = _alloc.empty((4 * H,), dtype, dev)
     _kernels(dev).lstm_cell_backward(dh_new, dc_new, x, h, cache.c, cache.weight_ih,
                                      cache.weight_hh, cache.gates, cache.tanh_c, dx, dh, dc, dw_ih,
-                                     dw_hh, db, _empty((N, 4 * H), dtype, dev))
+                                     dw_hh, db, _alloc.empty((N, 4 * H), dtype, dev))
     return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
             _copy_if(db, cache.has_bias_hh, dev))
 
@@ -494,10 +487,10 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
                                               bias_ih, bias_hh)
     x, h, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in
                                     (x, h, weight_ih, weight_hh, bias_ih, bias_hh))
-    gates = _empty((N, 3 * H), dtype, dev)
-    gh_n, h_new = _empty((N, H), dtype, dev), _empty((N, H), dtype, dev)
+    gates = _alloc.empty((N, 3 * H), dtype, dev)
+    gh_n, h_new = _alloc.empty((N, H), dtype, dev), _alloc.empty((N, H), dtype, dev)
     _kernels(dev).gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, gates, gh_n, h_new,
-                                   _empty((N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev))
+                                   _alloc.empty((N, 3 * H), dtype, dev), _alloc.empty((N, 3 * H), dtype, dev))
     return h_new, GRUCellCache(x, h, w_ih, w_hh, b_ih is not None, b_hh is not None, gates, gh_n)
 
 
@@ -507,13 +500,13 @@ def gru_cell_backward(dh_new, cache):
     dtype, dev = chk.float_arrays("gru_cell_backward", x=x)
     (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
     dh_new = _grad_or_zeros("gru_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
-    dx, dh = _empty((N, I), dtype, dev), _empty((N, H), dtype, dev)
-    dw_ih, dw_hh = _empty((3 * H, I), dtype, dev), _empty((3 * H, H), dtype, dev)
-    db_ih, db_hh = _empty((3 * H,), dtype, dev), _empty((3 * H,), dtype, dev)
+    dx, dh = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev)
+    dw_ih, dw_hh = _alloc.empty((3 * H, I), dtype, dev), _alloc.empty((3 * H, H), dtype, dev)
+    db_ih, db_hh = _alloc.empty((3 * H,), dtype, dev), _alloc.empty((3 * H,), dtype, dev)
     _kernels(dev).gru_cell_backward(dh_new, x, h, cache.weight_ih, cache.weight_hh, cache.gates,
                                     cache.gh_n, dx, dh, dw_ih, dw_hh, db_ih, db_hh,
-                                    _empty((N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev),
-                                    _empty((N, H), dtype, dev))
+                                    _alloc.empty((N, 3 * H), dtype, dev), _alloc.empty((N, 3 * H), dtype, dev),
+                                    _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
             db_hh if cache.has_bias_hh else None)
 
@@ -525,12 +518,12 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     dtype, dev, (T, N, I, H) = chk.rnn_seq_args("lstm", 4, x, h0, c0, weight_ih, weight_hh,
                                                 bias_ih, bias_hh)
     x, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in (x, weight_ih, weight_hh, bias_ih, bias_hh))
-    hs, cs = _empty((T + 1, N, H), dtype, dev), _empty((T + 1, N, H), dtype, dev)
+    hs, cs = _alloc.empty((T + 1, N, H), dtype, dev), _alloc.empty((T + 1, N, H), dtype, dev)
     _init_state(h0, dev, hs[0])
     _init_state(c0, dev, cs[0])
-    gates, tanh_c = _empty((T, N, 4 * H), dtype, dev), _empty((T, N, H), dtype, dev)
+    gates, tanh_c = _alloc.empty((T, N, 4 * H), dtype, dev), _alloc.empty((T, N, H), dtype, dev)
     _kernels(dev).lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c,
-                               _empty((N, 4 * H), dtype, dev))
+                               _alloc.empty((N, 4 * H), dtype, dev))
     cache = LSTMCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, cs, gates, tanh_c)
     return hs[1:], _copy(hs[T], dev), _copy(cs[T], dev), cache
 
@@ -546,12 +539,12 @@ def lstm_backward(dout, dh_n, dc_n, cache):
     # the kernel overwrites dh, dc with the gradients of h0, c0: never the caller's arrays
     dh = _copy(_grad_or_zeros("lstm_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
     dc = _copy(_grad_or_zeros("lstm_backward", "dc_n", dc_n, (N, H), dtype, dev), dev)
-    dx = _empty((T, N, I), dtype, dev)
-    dw_ih, dw_hh = _empty((4 * H, I), dtype, dev), _empty((4 * H, H), dtype, dev)
-    db = _empty((4 * H,), dtype, dev)
+    dx = _alloc.empty((T, N, I), dtype, dev)
+    dw_ih, dw_hh = _alloc.empty((4 * H, I), dtype, dev), _alloc.empty((4 * H, H), dtype, dev)
+    db = _alloc.empty((4 * H,), dtype, dev)
     _kernels(dev).lstm_backward(_contig(dout, dev), dh, dc, x, cache.weight_ih, cache.weight_hh,
                                 cache.hs, cache.cs, cache.gates, cache.tanh_c, dx, dw_ih, dw_hh, db,
-                                _empty((T, N, 4 * H), dtype, dev), _empty((N, H), dtype, dev))
+                                _alloc.empty((T, N, 4 * H), dtype, dev), _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
             _copy_if(db, cache.has_bias_hh, dev))
 
@@ -562,11 +555,11 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     dtype, dev, (T, N, I, H) = chk.rnn_seq_args("gru", 3, x, h0, None, weight_ih, weight_hh,
                                                 bias_ih, bias_hh)
     x, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in (x, weight_ih, weight_hh, bias_ih, bias_hh))
-    hs = _empty((T + 1, N, H), dtype, dev)
+    hs = _alloc.empty((T + 1, N, H), dtype, dev)
     _init_state(h0, dev, hs[0])
-    gates, gh_n = _empty((T, N, 3 * H), dtype, dev), _empty((T, N, H), dtype, dev)
+    gates, gh_n = _alloc.empty((T, N, 3 * H), dtype, dev), _alloc.empty((T, N, H), dtype, dev)
     _kernels(dev).gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n,
-                              _empty((T, N, 3 * H), dtype, dev), _empty((N, 3 * H), dtype, dev))
+                              _alloc.empty((T, N, 3 * H), dtype, dev), _alloc.empty((N, 3 * H), dtype, dev))
     cache = GRUCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, gh_n)
     return hs[1:], _copy(hs[T], dev), cache
 
@@ -579,12 +572,12 @@ def gru_backward(dout, dh_n, cache):
     H = chk.shape_of(cache.hs)[2]
     chk.grad_like("gru_backward", "dout", dout, (T, N, H), dtype, dev)
     dh = _copy(_grad_or_zeros("gru_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
-    dx = _empty((T, N, I), dtype, dev)
-    dw_ih, dw_hh = _empty((3 * H, I), dtype, dev), _empty((3 * H, H), dtype, dev)
-    db_ih, db_hh = _empty((3 * H,), dtype, dev), _empty((3 * H,), dtype, dev)
+    dx = _alloc.empty((T, N, I), dtype, dev)
+    dw_ih, dw_hh = _alloc.empty((3 * H, I), dtype, dev), _alloc.empty((3 * H, H), dtype, dev)
+    db_ih, db_hh = _alloc.empty((3 * H,), dtype, dev), _alloc.empty((3 * H,), dtype, dev)
     _kernels(dev).gru_backward(_contig(dout, dev), dh, x, cache.weight_ih, cache.weight_hh, cache.hs,
                                cache.gates, cache.gh_n, dx, dw_ih, dw_hh, db_ih, db_hh,
-                               _empty((T, N, 3 * H), dtype, dev), _empty((T, N, 3 * H), dtype, dev),
-                               _empty((N, H), dtype, dev), _empty((N, H), dtype, dev))
+                               _alloc.empty((T, N, 3 * H), dtype, dev), _alloc.empty((T, N, 3 * H), dtype, dev),
+                               _alloc.empty((N, H), dtype, dev), _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
             db_hh if cache.has_bias_hh else None)
