@@ -1,39 +1,48 @@
-"""Elementwise activations on the GPU, one thread per element (flat arrays).
-Math as in kernels/cpu/activations.py; reference: fastnn/reference/activations.py."""
+"""Elementwise activations on the GPU, ELEMENTS elements a thread (flat arrays;
+see _device.first_element). Math as in kernels/cpu/activations.py; reference:
+fastnn/reference/activations.py."""
 import math
 
 from numba import cuda
 
-from ._device import THREADS, blocks_for
+from ._device import ELEMENTS, THREADS, blocks_for, first_element
 from ._launch import kernel
 
 
 @kernel
 def _relu_forward(x, y):
-    i = cuda.grid(1)
-    if i < x.size:
-        y[i] = 0 if x[i] <= 0 else x[i]
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            y[i] = 0 if x[i] <= 0 else x[i]
+        i += THREADS
 
 
 @kernel
 def _relu_backward(dy, x, dx):
-    i = cuda.grid(1)
-    if i < x.size:
-        dx[i] = dy[i] if x[i] > 0 else 0
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            dx[i] = dy[i] if x[i] > 0 else 0
+        i += THREADS
 
 
 @kernel
 def _leaky_relu_forward(x, a, y):
-    i = cuda.grid(1)
-    if i < x.size:
-        y[i] = x[i] if x[i] > 0 else x[i] * a
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            y[i] = x[i] if x[i] > 0 else x[i] * a
+        i += THREADS
 
 
 @kernel
 def _leaky_relu_backward(dy, x, a, dx):
-    i = cuda.grid(1)
-    if i < x.size:
-        dx[i] = dy[i] if x[i] > 0 else dy[i] * a
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            dx[i] = dy[i] if x[i] > 0 else dy[i] * a
+        i += THREADS
 
 
 @cuda.jit(device=True)
@@ -44,38 +53,46 @@ def sigmoid(v):
 
 @kernel
 def _sigmoid_forward(x, y):
-    i = cuda.grid(1)
-    if i < x.size:
-        y[i] = sigmoid(x[i])
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            y[i] = sigmoid(x[i])
+        i += THREADS
 
 
 @kernel
 def _sigmoid_backward(dy, y, dx):
-    i = cuda.grid(1)
-    if i < y.size:
-        dx[i] = dy[i] * y[i] * (1 - y[i])
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < y.size:
+            dx[i] = dy[i] * y[i] * (1 - y[i])
+        i += THREADS
 
 
 @kernel
 def _tanh_forward(x, y):
-    i = cuda.grid(1)
-    if i < x.size:
-        y[i] = math.tanh(x[i])
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            y[i] = math.tanh(x[i])
+        i += THREADS
 
 
 @kernel
 def _tanh_backward(dy, y, dx):
-    i = cuda.grid(1)
-    if i < y.size:
-        dx[i] = dy[i] * (1 - y[i] * y[i])
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < y.size:
+            dx[i] = dy[i] * (1 - y[i] * y[i])
+        i += THREADS
 
 
 def _launcher(kernel):
-    """A host function launching `kernel` with one thread per element of its output (the last argument)."""
+    """A host function launching `kernel` over the elements of its output (the last argument)."""
     def launch(*args):
         out = args[-1]
         if out.size:
-            kernel[blocks_for(out.size), THREADS](*args)
+            kernel[blocks_for(out.size, THREADS * ELEMENTS), THREADS](*args)
     return launch
 
 

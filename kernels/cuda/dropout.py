@@ -1,10 +1,10 @@
-"""Inverted dropout on the GPU, one thread per element, drawing from the same
+"""Inverted dropout on the GPU, ELEMENTS elements a thread, drawing from the same
 counter-based stream as kernels/cpu/dropout.py (SplitMix64's finaliser of
 seed + (i + 1) * golden), so a seed gives the same mask on either device."""
 from numba import cuda, uint64
 
 from ..cpu.dropout import GOLDEN, MIX1, MIX2
-from ._device import THREADS, blocks_for
+from ._device import ELEMENTS, THREADS, blocks_for, first_element
 from ._launch import kernel
 
 _GOLDEN, _MIX1, _MIX2 = int(GOLDEN), int(MIX1), int(MIX2)
@@ -21,25 +21,29 @@ def _uniform(seed, i):
 
 @kernel
 def _forward(x, seed, p, scale, y, mask):
-    i = cuda.grid(1)
-    if i < x.size:
-        keep = _uniform(seed, uint64(i)) >= p
-        mask[i] = keep
-        y[i] = x[i] * scale if keep else 0
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < x.size:
+            keep = _uniform(seed, uint64(i)) >= p
+            mask[i] = keep
+            y[i] = x[i] * scale if keep else 0
+        i += THREADS
 
 
 @kernel
 def _backward(dy, mask, scale, dx):
-    i = cuda.grid(1)
-    if i < dy.size:
-        dx[i] = dy[i] * scale if mask[i] else 0
+    i = first_element()
+    for _ in range(ELEMENTS):
+        if i < dy.size:
+            dx[i] = dy[i] * scale if mask[i] else 0
+        i += THREADS
 
 
 def dropout_forward(x, seed, p, scale, y, mask):
     if x.size:
-        _forward[blocks_for(x.size), THREADS](x, seed, p, scale, y, mask)
+        _forward[blocks_for(x.size, THREADS * ELEMENTS), THREADS](x, seed, p, scale, y, mask)
 
 
 def dropout_backward(dy, mask, scale, dx):
     if dy.size:
-        _backward[blocks_for(dy.size), THREADS](dy, mask, scale, dx)
+        _backward[blocks_for(dy.size, THREADS * ELEMENTS), THREADS](dy, mask, scale, dx)
