@@ -61,15 +61,36 @@ def test_conv2d(rng, dtype):
     check("conv2d_backward", rand(y.shape, dtype, rng), x, w, (2, 1), (1, 0))
 
 
+# Pooling tile layouts (kernels/cuda/pool.py): the default, tiles shrunk to 32
+# threads so that tiny planes span several tiles both ways, and no shared
+# memory at all: the per-thread kernels for windows too large to tile.
+TILES = {"tiles": {}, "small tiles": {"TILE_THREADS": 32}, "per thread": {"TILE_BYTES": 0}}
+WINDOWS = [                     # (kernel_size, stride, padding)
+    ((3, 2), (2, 1), 1),        # ResNet's 3x3/2 made uneven
+    (3, 1, 1),                  # overlapping windows, stride 1
+    (2, 3, 0),                  # stride past the window: inputs no window covers
+    ((1, 4), (1, 2), (0, 2)),   # 1-row windows, padding on one side only
+]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k, s, p", [(2, None, 0), ((3, 2), (2, 1), 1)])
-def test_pooling(rng, dtype, k, s, p):
-    x = rand((1, 2, 5, 7), dtype, rng)        # odd H and W: a row and a column no 2x2 window covers
-    x[0, 0, 0, :2] = 0.5                      # a tie
-    x[0, 1, 2, 3] = np.nan                    # NaN wins its window(s)
+@pytest.mark.parametrize("k, s, p, tiles", [(2, None, 0, "tiles")]      # the 2x2 pair, which does not tile
+                         + [(*w, t) for w in WINDOWS for t in TILES])
+def test_pooling(rng, dtype, k, s, p, tiles, monkeypatch):
+    from fastnn.kernels.cuda import pool
+    for name, value in TILES[tiles].items():
+        monkeypatch.setattr(pool, name, value)
+    x = rand((2, 2, 9, 19), dtype, rng)     # odd H and W: a row and a column no 2x2 window covers
+    x[0, 0, 0, :2] = 0.5                    # a tie
+    x[0, 1, 2, 3] = np.nan                  # NaN wins its window(s)
+    x[1, 0, :4, :6] = -np.inf               # corner windows of padding and -inf: an input still wins
     for op in ("max_pool2d", "avg_pool2d"):
         (y,) = check(op, x, k, s, p)
         check(op + "_backward", rand(y.shape, dtype, rng), x, k, s, p)
+    narrow = rand((1, 1, 5, 6), dtype, rng)  # narrower than the narrowest tile
+    for op in ("max_pool2d", "avg_pool2d"):
+        (y,) = check(op, narrow, k, s, p)
+        check(op + "_backward", rand(y.shape, dtype, rng), narrow, k, s, p)
 
 
 # Row layouts of the contiguous-row kernels, forced small so that tiny rows take
@@ -161,6 +182,22 @@ def test_batch_norm(rng, dtype, shape, training):
     dy = rand(shape, dtype, rng)
     for a, e in zip(F.batch_norm_backward(dev(dy), cache), R.batch_norm_backward(dy, cache_ref)):
         assert_close(host(a), e)
+
+
+def test_elementwise_kernels_span_blocks(rng):
+    """Several blocks of THREADS * ELEMENTS elements and a partial one: every
+    element a thread takes, in every block, is written."""
+    from fastnn.kernels.cuda._device import ELEMENTS, THREADS
+    a = rand((7, 331), np.float32, rng, -3, 3)
+    assert 2 * THREADS * ELEMENTS < a.size < 3 * THREADS * ELEMENTS
+    for name in ("relu", "leaky_relu", "sigmoid", "tanh"):
+        (out,) = check(name, a)
+        check(name + "_backward", rand(a.shape, np.float32, rng), a if "relu" in name else out)
+    y, mask = F.dropout(dev(a), 0.3, seed=5)
+    y_cpu, mask_cpu = F.dropout(a, 0.3, seed=5)
+    np.testing.assert_array_equal(host(mask), mask_cpu)
+    assert_close(host(y), y_cpu)
+    check("dropout_backward", rand(a.shape, np.float32, rng), mask_cpu, 0.3)
 
 
 def test_dropout_draws_the_same_mask_as_the_cpu(rng):
