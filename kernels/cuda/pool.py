@@ -50,7 +50,7 @@ from numba import cuda
 from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
 from ._launch import kernel
 
-TILE_THREADS = 256
+TILE_THREADS = THREADS     # a tile's block; the tests shrink it
 ROWS_PER_THREAD = 2
 TILE_BYTES = 32 * 1024      # shared memory a tiled block may use; larger windows fall back
 
