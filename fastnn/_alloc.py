@@ -15,10 +15,10 @@ POISON = False
 def empty(shape, dtype, on_device=False):
     poison = np.nan if np.dtype(dtype).kind == "f" else 0xA5
     if on_device:
-        from .kernels.cuda import device_empty, fill
+        from .kernels.cuda import device_empty, fill, flat
         out = device_empty(shape, dtype)
         if POISON and out.size:
-            fill(out.reshape(-1), poison)
+            fill(flat(out), poison)
         return out
     if POISON:
         return np.full(shape, poison, dtype=dtype)

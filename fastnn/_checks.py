@@ -29,9 +29,10 @@ def is_device_array(a) -> bool:
     the simulator's arrays under NUMBA_ENABLE_CUDASIM=1)."""
     if isinstance(a, np.ndarray):
         return False
-    # the simulator's arrays carry no __cuda_array_interface__, but the methods of a Numba device array
-    return hasattr(a, "__cuda_array_interface__") or (hasattr(a, "copy_to_host")
-                                                      and hasattr(a, "is_c_contiguous"))
+    # Numba's device arrays by their methods, first: their __cuda_array_interface__
+    # is a property that builds a dict on every look (a few us, several times a
+    # call), and the simulator's arrays carry none.
+    return (hasattr(a, "copy_to_host") and hasattr(a, "is_c_contiguous")) or hasattr(a, "__cuda_array_interface__")
 
 
 def _kind(a) -> str:
@@ -57,9 +58,9 @@ def float_arrays(fn: str, allow_device: bool = True, **arrays):
     for name, a in arrays.items():
         if a is None:
             continue
-        if not isinstance(a, np.ndarray) and not is_device_array(a):
-            raise TypeError(f"{fn}: {name} must be a NumPy array or a CUDA array, got {_kind(a)}")
         on_dev = is_device_array(a)
+        if not on_dev and not isinstance(a, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a NumPy array or a CUDA array, got {_kind(a)}")
         if on_dev and not allow_device:
             raise TypeError(f"{fn}: {name} is a CUDA array; this function takes NumPy arrays only")
         dt = _dtype_of(a)

@@ -36,14 +36,25 @@ def _kernels(on_device):
     return _cpu
 
 
-def _contig(a, on_device):
-    """C-contiguous view or copy (non-contiguous inputs give the same results)."""
+def _contig(a, on_device, shape=None):
+    """C-contiguous view or copy (non-contiguous inputs give the same results),
+    seen as `shape` when one is given."""
     if a is None:
         return None
     if on_device:
         from .kernels.cuda import as_contiguous
-        return as_contiguous(a)
-    return np.ascontiguousarray(a)
+        a = as_contiguous(a)
+    else:
+        a = np.ascontiguousarray(a)
+    return a if shape is None else _view(a, shape, on_device)
+
+
+def _view(a, shape, on_device):
+    """A C-contiguous array seen as `shape` (as many elements), no copy."""
+    if on_device:
+        from .kernels.cuda import view
+        return view(a, shape)
+    return a.reshape(shape)
 
 
 def _zeros(shape, dtype, on_device):
@@ -83,7 +94,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """
     dtype, dev, g = chk.conv2d_args("conv2d", x, weight, bias, stride, padding)
     y = _alloc.empty((g.N, g.K, g.OH, g.OW), dtype, dev)
-    with serial_if_small(0 if dev else _conv_work(g)):
+    with serial_if_small(None if dev else _conv_work(g)):
         _kernels(dev).conv2d_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev),
                                      g.sh, g.sw, g.ph, g.pw, y)
     return y
@@ -100,7 +111,7 @@ def conv2d_backward(dy, x, weight, stride=1, padding=0):
     dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
     dw = _alloc.empty((g.K, g.C, g.R, g.S), dtype, dev)
     db = _alloc.empty((g.K,), dtype, dev)
-    with serial_if_small(0 if dev else _conv_work(g)):
+    with serial_if_small(None if dev else _conv_work(g)):
         _kernels(dev).conv2d_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev),
                                       g.sh, g.sw, g.ph, g.pw, dx, dw, db)
     return dx, dw, db
@@ -169,7 +180,7 @@ def _softmax(fn, x, axis, log):
     y = _alloc.empty(shape, dtype, dev)
     if 0 not in shape:
         lanes = _lanes(shape, axis)
-        _kernels(dev).softmax_forward(_contig(x, dev).reshape(lanes), log, y.reshape(lanes))
+        _kernels(dev).softmax_forward(_contig(x, dev, lanes), log, _view(y, lanes, dev))
     return y
 
 
@@ -191,8 +202,7 @@ def softmax_backward(dy, y, axis=-1):
     dx = _alloc.empty(shape, dtype, dev)
     if 0 not in shape:
         lanes = _lanes(shape, axis)
-        _kernels(dev).softmax_backward(_contig(dy, dev).reshape(lanes), _contig(y, dev).reshape(lanes),
-                                       dx.reshape(lanes))
+        _kernels(dev).softmax_backward(_contig(dy, dev, lanes), _contig(y, dev, lanes), _view(dx, lanes, dev))
     return dx
 
 
@@ -236,9 +246,10 @@ def _elementwise(fn, kernel, inputs, *scalars):
     dtype, dev = chk.elementwise_args(fn, **inputs)
     shape = chk.shape_of(next(iter(inputs.values())))
     out = _alloc.empty(shape, dtype, dev)
-    flat = [_contig(a, dev).reshape(-1) for a in inputs.values()]
-    with serial_if_small(0 if dev else out.size):
-        getattr(_kernels(dev), kernel)(*flat, *scalars, out.reshape(-1))
+    n = (out.size,)
+    flat = [_contig(a, dev, n) for a in inputs.values()]
+    with serial_if_small(None if dev else out.size):
+        getattr(_kernels(dev), kernel)(*flat, *scalars, _view(out, n, dev))
     return out
 
 
@@ -307,17 +318,17 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
     N, C = shape[:2]
     P = shape[2] * shape[3] if len(shape) == 4 else 1
     k = _kernels(dev)
-    x3 = _contig(x, dev).reshape(N, C, P)
+    x3 = _contig(x, dev, (N, C, P))
     y = _alloc.empty(shape, dtype, dev)
     gamma, beta = _contig(gamma, dev), _contig(beta, dev)
     mean, var, inv_std = (_alloc.empty((C,), np.float64, dev) for _ in range(3))
     if training:
-        k.batch_norm_forward_train(x3, gamma, beta, float(eps), y.reshape(N, C, P), mean, var, inv_std)
+        k.batch_norm_forward_train(x3, gamma, beta, float(eps), _view(y, (N, C, P), dev), mean, var, inv_std)
         if running_mean is not None:
             k.update_running_stats(running_mean, running_var, mean, var, float(momentum), N * P)
     else:
         k.running_inv_std(running_mean, running_var, float(eps), mean, inv_std)
-        k.batch_norm_forward_eval(x3, gamma, beta, mean, inv_std, y.reshape(N, C, P))
+        k.batch_norm_forward_eval(x3, gamma, beta, mean, inv_std, _view(y, (N, C, P), dev))
     return y, BatchNormCache(x3, mean, inv_std, gamma, beta is not None, bool(training))
 
 
@@ -333,9 +344,9 @@ def batch_norm_backward(dy, cache):
     C = shape[1]
     dx = _alloc.empty(shape, dtype, dev)
     dgamma, dbeta = _alloc.empty((C,), dtype, dev), _alloc.empty((C,), dtype, dev)
-    _kernels(dev).batch_norm_backward(_contig(dy, dev).reshape(chk.shape_of(x3)), x3, cache.gamma,
-                                      cache.mean, cache.inv_std, cache.training,
-                                      dx.reshape(chk.shape_of(x3)), dgamma, dbeta)
+    x3_shape = chk.shape_of(x3)
+    _kernels(dev).batch_norm_backward(_contig(dy, dev, x3_shape), x3, cache.gamma, cache.mean,
+                                      cache.inv_std, cache.training, _view(dx, x3_shape, dev), dgamma, dbeta)
     return dx, dgamma if cache.gamma is not None else None, dbeta if cache.has_beta else None
 
 
@@ -357,8 +368,9 @@ def dropout(x, p, training=True, seed=None):
         seed = draw_seed()
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
     # np.uint64: a Python int >= 2**63 would not fit the int64 Numba infers for it
-    _kernels(dev).dropout_forward(_contig(x, dev).reshape(-1), np.uint64(seed), p, scale,
-                                  y.reshape(-1), mask.reshape(-1))
+    n = (y.size,)
+    _kernels(dev).dropout_forward(_contig(x, dev, n), np.uint64(seed), p, scale, _view(y, n, dev),
+                                  _view(mask, n, dev))
     return y, mask
 
 
@@ -368,8 +380,8 @@ def dropout_backward(dy, mask, p):
     dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)
     dx = _alloc.empty(chk.shape_of(dy), dtype, dev)
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    _kernels(dev).dropout_backward(_contig(dy, dev).reshape(-1), _contig(mask, dev).reshape(-1),
-                                   scale, dx.reshape(-1))
+    n = (dx.size,)
+    _kernels(dev).dropout_backward(_contig(dy, dev, n), _contig(mask, dev, n), scale, _view(dx, n, dev))
     return dx
 
 
@@ -433,8 +445,8 @@ def _grad_or_zeros(fn, name, g, shape, dtype, dev):
 def _init_state(a, dev, out):
     """out <- an initial state, or zeros for None."""
     if dev:
-        from .kernels.cuda import copy_into, fill
-        fill(out.reshape(out.size), 0) if a is None else copy_into(_contig(a, dev), out)
+        from .kernels.cuda import copy_into, fill, flat
+        fill(flat(out), 0) if a is None else copy_into(_contig(a, dev), out)
     else:
         out[...] = 0 if a is None else a
 

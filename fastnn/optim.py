@@ -141,8 +141,8 @@ class Optimizer:
             chk.check_shape(f"{name}.step", f"grads[{i}]", g, chk.shape_of(a),
                             f"(the shape of params[{i}])")
             if self.on_device:
-                from .kernels.cuda import as_contiguous
-                flat.append(self._flat(as_contiguous(g)))
+                from .kernels.cuda import as_contiguous, flat as device_flat
+                flat.append(device_flat(as_contiguous(g)))
             else:
                 flat.append(np.ascontiguousarray(g).reshape(-1))
         key, cached = self._grad_cache
@@ -158,7 +158,7 @@ class Optimizer:
         params = self._views()
         flat_grads, active = self._gather_grads(grads)
         self.steps[active] += 1
-        with serial_if_small(0 if self.on_device else int(self.offsets[-1])):
+        with serial_if_small(None if self.on_device else int(self.offsets[-1])):
             self._update(params, flat_grads, active)
 
     def zero_grad(self, set_to_none=True):

@@ -38,6 +38,15 @@ def test_an_explicit_user_choice_is_respected():
     assert _run(code, NUMBA_THREADING_LAYER="omp") == "omp"
 
 
+def test_only_small_cpu_work_is_run_serially():
+    from fastnn.kernels.cpu._threads import PARALLEL_MIN, serial_if_small
+    n = numba.get_num_threads()
+    for work, inside in ((PARALLEL_MIN - 1, 1), (PARALLEL_MIN, n), (None, n)):   # None: a GPU call
+        with serial_if_small(work):
+            assert numba.get_num_threads() == inside, work
+        assert numba.get_num_threads() == n
+
+
 def _families(rng):
     """One closure per kernel family, each large enough to run on both threads."""
     x = rand((8, 16, 32, 32), np.float32, rng)

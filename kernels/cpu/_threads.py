@@ -13,12 +13,14 @@ PARALLEL_MIN = 1 << 16
 
 
 class serial_if_small:
-    """Context manager: run the Numba kernels inside on one thread when work < PARALLEL_MIN."""
+    """Context manager: run the Numba kernels inside on one thread when work <
+    PARALLEL_MIN. work None: no CPU kernel runs inside (a GPU call), so the
+    thread count is left alone; setting it costs microseconds a call."""
 
     __slots__ = ("serial", "prev")
 
     def __init__(self, work):
-        self.serial = work < PARALLEL_MIN
+        self.serial = work is not None and work < PARALLEL_MIN
 
     def __enter__(self):
         if self.serial:

@@ -7,7 +7,7 @@ Tested on a real GPU when one is present and on Numba's simulator
 (NUMBA_ENABLE_CUDASIM=1) otherwise.
 """
 from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,
-                      mean_of, to_host)
+                      flat, mean_of, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,

@@ -12,7 +12,7 @@ of the largest size per product, which is what keeps the GPU busy.
 """
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, view
 from ._launch import kernel
 from .gemm import matmul, sum_into
 
@@ -118,7 +118,7 @@ def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
 def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
     CRS, P = C * R * S, OH * OW
-    W2 = weight.reshape(K, CRS)
+    W2 = view(weight, (K, CRS))
     B = _chunk(N, CRS, P)
     has_bias = bias is not None
     bias = bias if has_bias else device_empty((1,), x.dtype)
@@ -134,7 +134,7 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
 def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
     CRS, P = C * R * S, OH * OW
-    W2, dW2 = weight.reshape(K, CRS), dweight.reshape(K, CRS)
+    W2, dW2 = view(weight, (K, CRS)), view(dweight, (K, CRS))
     B = _chunk(N, CRS, P)
     for n0 in range(0, N, B):
         b = min(B, N - n0)

@@ -9,7 +9,7 @@ instead of K times. op() is a transpose chosen by flag, never a copy.
 import numba
 from numba import cuda
 
-from ._device import as_device, device_empty, fill
+from ._device import as_device, device_empty, fill, flat, view
 from ._launch import kernel
 
 TILE = 16
@@ -84,5 +84,5 @@ def sum_into(A, out, axis, accumulate=False):
     per output summing a long row or column would leave the GPU idle."""
     n = A.shape[axis]
     ones = device_empty((n, 1), A.dtype)
-    fill(ones.reshape(n), 1)
-    matmul(A, ones, out.reshape(out.shape[0], 1), ta=axis == 0, accumulate=accumulate)
+    fill(flat(ones), 1)
+    matmul(A, ones, view(out, (out.shape[0], 1)), ta=axis == 0, accumulate=accumulate)

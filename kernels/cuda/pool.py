@@ -47,7 +47,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, view
 from ._launch import kernel
 
 TILE_THREADS = THREADS     # a tile's block; the tests shrink it
@@ -463,14 +463,10 @@ def _max_2x2_backward(dy, x, dx, nc0):
         dx[n, c, H - 1, W - 1] = 0
 
 
-def _flat(a):
-    return a.reshape(a.size)
-
-
 def _planes(a):
     """(N, C, H, W) -> the (N * C, H * W) view: one row per plane."""
     N, C, H, W = a.shape
-    return a.reshape(N * C, H * W)
+    return view(a, (N * C, H * W))
 
 
 def _launch(kernel, out, *args):
@@ -483,8 +479,8 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
     tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW)
     if tile:
-        _tiled_launch(_tiled_forward(False, x.dtype, kh, kw, sh, sw, tile), y, tile, _flat(x), H, W, ph, pw,
-                      OH, OW, x.dtype.type(-np.inf), x.dtype.type(1), _flat(y))
+        _tiled_launch(_tiled_forward(False, x.dtype, kh, kw, sh, sw, tile), y, tile, flat(x), H, W, ph, pw,
+                      OH, OW, x.dtype.type(-np.inf), x.dtype.type(1), flat(y))
     else:
         _launch(_max_forward, y, _planes(x), H, W, kh, kw, sh, sw, ph, pw, OW, _planes(y))
 
@@ -494,8 +490,8 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     OH, OW = dy.shape[2], dy.shape[3]
     tile = _tile("max_backward", x.dtype.itemsize, kh, kw, sh, sw, H, W)
     if tile:
-        _tiled_launch(_tiled_max_backward(x.dtype, kh, kw, sh, sw, tile), dx, tile, _flat(dy), _flat(x),
-                      OH, OW, ph, pw, H, W, x.dtype.type(-np.inf), _flat(dx))
+        _tiled_launch(_tiled_max_backward(x.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), flat(x),
+                      OH, OW, ph, pw, H, W, x.dtype.type(-np.inf), flat(dx))
     elif dx.size:
         # Each window's argmax once, into scratch (as the indices torch's forward
         # saves), then a gather over them: recomputing the argmax of every window
@@ -518,8 +514,8 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
     tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW)
     if tile:
-        _tiled_launch(_tiled_forward(True, x.dtype, kh, kw, sh, sw, tile), y, tile, _flat(x), H, W, ph, pw,
-                      OH, OW, x.dtype.type(0), inv, _flat(y))
+        _tiled_launch(_tiled_forward(True, x.dtype, kh, kw, sh, sw, tile), y, tile, flat(x), H, W, ph, pw,
+                      OH, OW, x.dtype.type(0), inv, flat(y))
     else:
         _launch(_avg_forward, y, _planes(x), H, W, kh, kw, sh, sw, ph, pw, inv, OW, _planes(y))
 
@@ -529,7 +525,7 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     OH, OW, H, W = dy.shape[2], dy.shape[3], dx.shape[2], dx.shape[3]
     tile = _tile("avg_backward", dx.dtype.itemsize, kh, kw, sh, sw, H, W)
     if tile:
-        _tiled_launch(_tiled_avg_backward(dx.dtype, kh, kw, sh, sw, tile), dx, tile, _flat(dy), OH, OW,
-                      ph, pw, H, W, inv, _flat(dx))
+        _tiled_launch(_tiled_avg_backward(dx.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), OH, OW,
+                      ph, pw, H, W, inv, flat(dx))
     else:
         _launch(_avg_backward, dx, _planes(dy), OH, OW, kh, kw, sh, sw, ph, pw, inv, W, _planes(dx))

@@ -7,7 +7,7 @@ import math
 
 from numba import cuda
 
-from ._device import THREADS, add, blocks_for, step
+from ._device import THREADS, add, blocks_for, step, view
 from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
@@ -135,7 +135,7 @@ def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
 
 
 def _flat(a):
-    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+    return view(a, (a.shape[0] * a.shape[1], a.shape[2]))
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):

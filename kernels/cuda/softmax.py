@@ -36,6 +36,7 @@ import numba
 import numpy as np
 from numba import cuda, float64
 
+from ._device import view
 from ._launch import kernel
 
 
@@ -402,7 +403,7 @@ def softmax_forward(x, log, y):
     if I == 1:
         kernel, warps = _row_kernel(LOG_SOFTMAX if log else SOFTMAX, x.dtype, L)
         grid, block = _rows_launch(O, warps)
-        kernel[grid, block](x.reshape(O, L), _lowest(x), y.reshape(O, L))
+        kernel[grid, block](view(x, (O, L)), _lowest(x), view(y, (O, L)))
     else:
         grid, block = _lanes_launch(O, I)
         _lanes(x.dtype)[0][grid, block](x, log, _lowest(x), y)
@@ -413,7 +414,7 @@ def softmax_backward(dy, y, dx):
     if I == 1:
         kernel, warps = _row_kernel(BACKWARD, y.dtype, L)
         grid, block = _rows_launch(O, warps)
-        kernel[grid, block](dy.reshape(O, L), y.reshape(O, L), dx.reshape(O, L))
+        kernel[grid, block](view(dy, (O, L)), view(y, (O, L)), view(dx, (O, L)))
     else:
         grid, block = _lanes_launch(O, I)
         _lanes(y.dtype)[1][grid, block](dy, y, dx)
