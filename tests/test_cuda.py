@@ -93,6 +93,15 @@ def test_pooling(rng, dtype, k, s, p, tiles, monkeypatch):
         check(op + "_backward", rand(y.shape, dtype, rng), narrow, k, s, p)
 
 
+def test_pool_tiles_only_planes_indexed_in_32_bits():
+    """The tiles index within a plane in 32 bits; a larger input or output plane
+    goes to the per-thread kernels (planes that large do not fit a test)."""
+    from fastnn.kernels.cuda import pool
+    for plane, tiled in ((pool.PLANE_LIMIT - 1, True), (pool.PLANE_LIMIT, False)):
+        for kind in ("forward", "avg_backward", "max_backward"):
+            assert (pool._tile(kind, 4, 3, 3, 2, 2, 64, 64, plane) is not None) == tiled
+
+
 # Row layouts of the contiguous-row kernels, forced small so that tiny rows take
 # every path: a lane holds 1 element, and a row spreads over up to MAX_ROW_WARPS
 # warps, then is read in chunks.

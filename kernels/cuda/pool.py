@@ -29,16 +29,24 @@ reference. Average pooling divides by the whole window (count_include_pad).
 The 2x2 / stride 2 max pooling has its own pair, one thread per window.
 
 Measured on an H100, raw kernels on 32x64x64x64 float32 (share of the copy
-bandwidth for the bytes each pass must move):
-- max pool 3x3/2 pad 1, fwd + bwd: 263 us before tiling (15 %), 126-139 us
-  now (28-32 %); torch 148 us. The backward went from 220 to 90 us.
+bandwidth for the bytes each pass must move), before the 32-bit indexing:
+- max pool 3x3/2 pad 1, fwd + bwd: 263 us untiled (15 %), 126-139 us tiled
+  (28-32 %); torch 148 us.
 - avg pool 3x3/1 pad 1, fwd + bwd: 338 us (13 %) -> 120 us (37 %); torch 348 us.
-What is left is instruction issue, not memory: Numba does all index
-arithmetic in 64 bits (two instructions an operation) and wraps signed
-indices. Masking the indices known to be non-negative (_thread, _nonneg), a
-3-D grid instead of a division for the tile, and one offset per loaded row
-took the avg forward from 672 to 312 instructions (78 -> 53 us) and the max
-backward from 1104 to 680 (149 -> 92 us).
+What limits the tiles is instruction issue, not memory (see "index
+arithmetic" below). Masking the thread and block indices took the avg
+forward from 78 to 53 us and the max backward from 149 to 92. Instructions a
+thread since then, SASS for sm_90 (ptxas 13.0), float32:
+
+    kernel (window)       masked   32-bit, walked
+    avg forward (3x3/1)      299        178
+    max forward (3x3/2)      617        328
+    avg backward (3x3/1)     404        192
+    max backward (3x3/2)     671        456
+
+"Walked": the block loads its tile as one row-major walk (_walk), so fewer
+warps issue the partial last rows and columns, and these counts understate
+the gain. This step is not yet timed on a GPU.
 Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
 import functools
@@ -48,20 +56,24 @@ import numpy as np
 from numba import cuda
 
 from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, view
-from ._launch import kernel
+from ._launch import SIMULATOR, kernel
 
 TILE_THREADS = THREADS     # a tile's block; the tests shrink it
 ROWS_PER_THREAD = 2
 TILE_BYTES = 32 * 1024      # shared memory a tiled block may use; larger windows fall back
+PLANE_LIMIT = 2**31         # tiles index within a plane in 32 bits; larger planes fall back
 
 
 # ------------------------------------------------------------------ tiled
-def _tile(kind, itemsize, kh, kw, sh, sw, height, width):
+def _tile(kind, itemsize, kh, kw, sh, sw, height, width, plane):
     """(tx, ty, rows): the block shape and results a thread for tiles of `kind`
     ("forward", "avg_backward", "max_backward") over results (height, width),
     or None when they need more than TILE_BYTES of shared memory or more tile
-    rows than a grid has. tx is the narrowest of 8, 16, 32 that covers the
-    width: few threads idle on small maps."""
+    rows than a grid has, or the larger of the input and output planes has
+    `plane` >= PLANE_LIMIT elements. tx is the narrowest of 8, 16, 32 that
+    covers the width: few threads idle on small maps."""
+    if plane >= PLANE_LIMIT:
+        return None
     tx = 8 if width <= 8 else 16 if width <= 16 else 32
     tile = (tx, TILE_THREADS // tx, ROWS_PER_THREAD)
     g = _geometry(tile, kh, kw, sh, sw)
@@ -73,22 +85,42 @@ def _tile(kind, itemsize, kh, kw, sh, sw, height, width):
 
 def _geometry(tile, kh, kw, sh, sw):
     """The shapes of a tile: results (TH, TW); for the backward, the windows
-    covering them (DH, DW), at most (KI, KJ) over one input; the input that the
-    tile's outputs (forward) or covering windows (backward) read, (XH, XW) or (BH, BW)."""
+    covering them (DH, DW); the input that the tile's outputs (forward) or
+    covering windows (backward) read, (XH, XW) or (BH, BW)."""
     tx, ty, rows = tile
     TH, TW = ty * rows, tx
     DH, DW = (TH - 1 + kh) // sh + 1, (TW - 1 + kw) // sw + 1
     return dict(TH=TH, TW=TW, XH=(TH - 1) * sh + kh, XW=(TW - 1) * sw + kw, DH=DH, DW=DW,
-                KI=-(-kh // sh), KJ=-(-kw // sw), BH=(DH - 1) * sh + kh, BW=(DW - 1) * sw + kw)
+                BH=(DH - 1) * sh + kh, BW=(DW - 1) * sw + kw)
 
 
-# Numba types the thread and block indices int32 and wraps every index built
-# from a signed integer as if it might be negative (a compare and a select per
-# shared-memory load). Masked, they are known non-negative, and so is every
-# index built from them and constants: the wrapping compiles away.
+# ------------------------------------------------------- index arithmetic
+# The tile kernels are instruction-bound, and Numba does all integer arithmetic
+# in 64 bits (two instructions an add, more a multiply) and wraps every signed
+# index as if it might be negative. So their indices are kept narrow and
+# unsigned wherever that is exact:
+# - thread and block indices are masked to their ranges (_thread, _tile_origin):
+#   every index built from them and constants is then known small and >= 0;
+# - offsets within a plane are 32-bit (_u32): tiles run only on planes of fewer
+#   than PLANE_LIMIT = 2^31 elements, so a negative row or column wraps past
+#   every size and 0 <= i < n is one unsigned compare (_below);
+# - a plane's first element is an unsigned 64-bit index (_plane): nothing built
+#   on it is wrapped.
+# The simulator runs the kernels as Python: there the casts act on Python ints.
+if SIMULATOR:
+    def _u32(v):
+        return int(v) & 0xFFFFFFFF
+
+    def _u64(v):
+        return int(v) & 0xFFFFFFFFFFFFFFFF
+else:
+    _u32, _u64 = numba.uint32, numba.uint64
+
+
 @cuda.jit(device=True)
-def _thread():
-    return cuda.threadIdx.x & 1023, cuda.threadIdx.y & 1023
+def _thread(tx, ty):
+    """(x, y): this thread in its (tx, ty) block, both powers of two."""
+    return cuda.threadIdx.x & (tx - 1), cuda.threadIdx.y & (ty - 1)
 
 
 @cuda.jit(device=True)
@@ -97,6 +129,24 @@ def _tile_origin(TH, TW, nc0):
     and column of its tile (blockIdx.y, blockIdx.x)."""
     return (nc0 + (cuda.blockIdx.z & 0xFFFF), (cuda.blockIdx.y & 0xFFFF) * TH,
             (cuda.blockIdx.x & 0x7FFFFFFF) * TW)
+
+
+@cuda.jit(device=True)
+def _plane(nc, size):
+    """The flat index of plane nc's first element."""
+    return _u64(nc * size)
+
+
+@cuda.jit(device=True)
+def _below(i, n):
+    """0 <= i < n, for |i| and n under 2^31."""
+    return _u32(i) < _u32(n)
+
+
+@cuda.jit(device=True)
+def _at(base, i, j, width):
+    """The flat index of (i, j) in the plane at base."""
+    return base + _u32(i * width + j)
 
 
 @cuda.jit(device=True)
@@ -113,40 +163,64 @@ def _first_window(h, p, k, s):
     return _nonneg(h + p - k + s * k) // s + 1 - k
 
 
+@cuda.jit(device=True)
+def _walk(k, cols, tx, ty):
+    """(e, r, c): the k-th element e of this thread when a (tx, ty) block walks a
+    row-major array of `cols` columns a block at a time; its row r and column c.
+
+    Each warp takes 32 consecutive elements, in at most two runs of a row.
+    Walking rows and columns separately would leave most threads idle on the
+    last partial rows and columns (a 3x3 / stride 2 tile is 65 columns wide),
+    and an idle thread still issues its warp's instructions."""
+    x, y = _thread(tx, ty)
+    e = _u32(y * tx + x + k * (tx * ty))
+    r = _u32(e // cols)
+    return e, r, _u32(e - r * cols)
+
+
+@cuda.jit(device=True)
+def _padding_before(top, p):
+    """max(0, -top): the rows (or columns) of padding before the first input of a
+    window that starts at top >= -p."""
+    n = _u32(-top)
+    return n if n <= p else 0
+
+
 def _loader(rows, cols, tx, ty):
     """load(t, a, base, r0, c0, H, W, pad): t (rows, cols) <- the (H, W) plane
-    at a[base:] (a flat) from (r0, c0), pad outside the plane; each warp reads
-    runs of consecutive columns. A row's offset is computed once, and each
-    element's is said non-negative: inside the plane, it is."""
+    at a[base:] (a flat) from (r0, c0), pad outside the plane; the block walks
+    t (_walk)."""
+    n = rows * cols
+
     @cuda.jit(device=True)
     def load(t, a, base, r0, c0, H, W, pad):
-        x, y = _thread()
-        for rk in range(-(-rows // ty)):
-            r = y + rk * ty
-            h = r0 + r
-            row = base + h * W
-            for ck in range(-(-cols // tx)):
-                c = x + ck * tx
-                w = c0 + c
-                if r < rows and c < cols:
-                    t[r, c] = a[_nonneg(row + w)] if 0 <= h < H and 0 <= w < W else pad
+        for k in range(-(-n // (tx * ty))):
+            e, r, c = _walk(k, cols, tx, ty)
+            if e < n:
+                h, w = r0 + r, c0 + c
+                inside = _below(h, H) and _below(w, W)
+                # Padding reads the plane's first element, not past its edge: no
+                # branch around the load, so the plane's base is computed once.
+                v = a[_at(base, h if inside else 0, w if inside else 0, W)]
+                t[r, c] = v if inside else pad
     return load
 
 
-def _tile_argmax(kh, kw):
+def _tile_argmax(kh, kw, width):
     @cuda.jit(device=True)
     def argmax(t, a, b, r, s):
-        """(m, ra, sa): the first maximum m (NaN first) of the window t[a:a+kh,
-        b:b+kw], and where it is. (r, s): the window's first element in the
-        plane: every element before it in row-major order is padding."""
-        ra, sa = a + r, b + s
-        m = t[ra, sa]
+        """(m, q): the first maximum m (NaN first) of the window t[a:a+kh,
+        b:b+kw] of t (width columns), and where it is, q = row * width + column.
+        (r, s): the window's first element in the plane: every element before it
+        in row-major order is padding."""
+        m, q = t[a + r, b + s], (a + r) * width + b + s
         for u in range(kh):
             for v in range(kw):
                 e = t[a + u, b + v]
-                if e > m or (e != e and m == m):
-                    m, ra, sa = e, a + u, b + v
-        return m, ra, sa
+                # e > m, or e NaN and m not: as m == m and not e <= m, two compares
+                if m == m and not e <= m:
+                    m, q = e, (a + u) * width + b + v
+        return m, q
     return argmax
 
 
@@ -160,6 +234,33 @@ def _tile_sum(kh, kw):
     return window_sum
 
 
+def _covering_sum(dtype, kh, kw, sh, sw, matched):
+    """gather(d, arg, me, lr, lc): the sum of d[a, b] over the windows (a, b) of
+    a tile that cover the input (lr, lc), counted from window (0, 0)'s top left:
+    a*sh <= lr < a*sh + kh, b likewise. With `matched`, only the windows whose
+    arg[a, b] == me.
+
+    lr >= kh - sh: window -1 ends before the tile's first input. So the first
+    window that might cover it, a0 = (lr + sh - kh) // sh, is found by an unsigned division,
+    and a0 + u covers it when (a0 + u + 1) * sh <= lr + kh. At most KI x KJ
+    windows cover an input; when the stride divides the window, all of them
+    do, untested."""
+    KI, KJ, nbt = -(-kh // sh), -(-kw // sw), numba.from_dtype(dtype)
+
+    @cuda.jit(device=True)
+    def gather(d, arg, me, lr, lc):
+        sr, sc = _u32(lr + (sh - kh)), _u32(lc + (sw - kw))
+        a0, b0 = sr // sh, sc // sw
+        acc = nbt(0)
+        for u in range(KI):
+            if kh % sh == 0 or (a0 + u + 1) * sh <= sr + kh:
+                for v in range(KJ):
+                    if (kw % sw == 0 or (b0 + v + 1) * sw <= sc + kw) and (not matched or arg[a0 + u, b0 + v] == me):
+                        acc += d[a0 + u, b0 + v]
+        return acc
+    return gather
+
+
 @functools.cache
 def _tiled_forward(avg, dtype, kh, kw, sh, sw, tile):
     """y <- the max or average of each window of x; x (N*C*H*W) and y (N*C*OH*OW) flat."""
@@ -167,7 +268,7 @@ def _tiled_forward(avg, dtype, kh, kw, sh, sw, tile):
     g = _geometry(tile, kh, kw, sh, sw)
     TH, TW, XH, XW = g["TH"], g["TW"], g["XH"], g["XW"]
     nbt = numba.from_dtype(dtype)
-    load, argmax, window_sum = _loader(XH, XW, tx, ty), _tile_argmax(kh, kw), _tile_sum(kh, kw)
+    load, argmax, window_sum = _loader(XH, XW, tx, ty), _tile_argmax(kh, kw, XW), _tile_sum(kh, kw)
 
     @kernel
     def forward(x, H, W, ph, pw, OH, OW, pad, inv, y, nc0):
@@ -175,19 +276,19 @@ def _tiled_forward(avg, dtype, kh, kw, sh, sw, tile):
         t = cuda.shared.array((XH, XW), nbt)
         nc, i0, j0 = _tile_origin(TH, TW, nc0)
         r0, c0 = i0 * sh - ph, j0 * sw - pw
-        load(t, x, nc * (H * W), r0, c0, H, W, pad)
+        load(t, x, _plane(nc, H * W), r0, c0, H, W, pad)
         cuda.syncthreads()
-        lx, ly = _thread()
+        lx, ly = _thread(tx, ty)
         j, b = j0 + lx, lx * sw
         for k in range(rows):
             a = (ly + k * ty) * sh
             i = i0 + ly + k * ty
-            if i < OH and j < OW:
+            if _below(i, OH) and _below(j, OW):
                 if avg:
                     v = window_sum(t, a, b, nbt(0)) * inv
                 else:
-                    v = argmax(t, a, b, max(0, -(r0 + a)), max(0, -(c0 + b)))[0]
-                y[_nonneg(nc * (OH * OW) + i * OW + j)] = v
+                    v = argmax(t, a, b, 0, 0)[0]     # the value alone: padding (-inf) may start the scan
+                y[_at(_plane(nc, OH * OW), i, j, OW)] = v
     return forward
 
 
@@ -196,33 +297,24 @@ def _tiled_avg_backward(dtype, kh, kw, sh, sw, tile):
     """dx <- inv * the sum of dy over the windows covering each input; dy and dx flat."""
     tx, ty, rows = tile
     g = _geometry(tile, kh, kw, sh, sw)
-    TH, TW, DH, DW, KI, KJ = g["TH"], g["TW"], g["DH"], g["DW"], g["KI"], g["KJ"]
+    TH, TW, DH, DW = g["TH"], g["TW"], g["DH"], g["DW"]
     nbt = numba.from_dtype(dtype)
-    load = _loader(DH, DW, tx, ty)
+    load, gather = _loader(DH, DW, tx, ty), _covering_sum(dtype, kh, kw, sh, sw, False)
 
     @kernel
     def avg_backward(dy, OH, OW, ph, pw, H, W, inv, dx, nc0):
         d = cuda.shared.array((DH, DW), nbt)
         nc, h0, w0 = _tile_origin(TH, TW, nc0)
         bi, bj = _first_window(h0, ph, kh, sh), _first_window(w0, pw, kw, sw)
-        load(d, dy, nc * (OH * OW), bi, bj, OH, OW, nbt(0))
+        load(d, dy, _plane(nc, OH * OW), bi, bj, OH, OW, nbt(0))
         cuda.syncthreads()
-        lx, ly = _thread()
+        lx, ly = _thread(tx, ty)
         w = w0 + lx
         for k in range(rows):
             h = h0 + ly + k * ty
-            if h < H and w < W:
-                # (lr, lc): h, w relative to the top left of window (bi, bj); window
-                # (bi + a, bj + b) covers them when a*sh <= lr < a*sh + kh, b likewise.
-                lr, lc = h - bi * sh + ph, w - bj * sw + pw
-                a0, b0 = _nonneg(lr - kh + sh) // sh, _nonneg(lc - kw + sw) // sw
-                acc = nbt(0)
-                for u in range(KI):
-                    if (a0 + u) * sh <= lr:
-                        for v in range(KJ):
-                            if (b0 + v) * sw <= lc:
-                                acc += d[a0 + u, b0 + v]
-                dx[_nonneg(nc * (H * W) + h * W + w)] = acc * inv
+            if _below(h, H) and _below(w, W):
+                lr, lc = h - bi * sh + ph, w - bj * sw + pw     # from window (bi, bj)'s top left
+                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, d, 0, lr, lc) * inv
     return avg_backward
 
 
@@ -232,9 +324,10 @@ def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
     maximum in x it is; dy, x and dx flat."""
     tx, ty, rows = tile
     g = _geometry(tile, kh, kw, sh, sw)
-    TH, TW, DH, DW, KI, KJ, BH, BW = (g[n] for n in ("TH", "TW", "DH", "DW", "KI", "KJ", "BH", "BW"))
+    TH, TW, DH, DW, BH, BW = (g[n] for n in ("TH", "TW", "DH", "DW", "BH", "BW"))
     nbt = numba.from_dtype(dtype)
-    load, argmax = _loader(BH, BW, tx, ty), _tile_argmax(kh, kw)
+    load, argmax = _loader(BH, BW, tx, ty), _tile_argmax(kh, kw, BW)
+    gather = _covering_sum(dtype, kh, kw, sh, sw, True)
 
     @kernel
     def max_backward(dy, x, OH, OW, ph, pw, H, W, lowest, dx, nc0):
@@ -244,36 +337,26 @@ def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
         nc, h0, w0 = _tile_origin(TH, TW, nc0)
         bi, bj = _first_window(h0, ph, kh, sh), _first_window(w0, pw, kw, sw)
         r0, c0 = bi * sh - ph, bj * sw - pw
-        load(t, x, nc * (H * W), r0, c0, H, W, lowest)
+        load(t, x, _plane(nc, H * W), r0, c0, H, W, lowest)
         cuda.syncthreads()
-        lx, ly = _thread()
-        for ak in range(-(-DH // ty)):
-            a = ly + ak * ty
-            for bk in range(-(-DW // tx)):
-                b = lx + bk * tx
-                if a < DH and b < DW:
-                    i, j = bi + a, bj + b
-                    if 0 <= i < OH and 0 <= j < OW:
-                        _, ra, sa = argmax(t, a * sh, b * sw, max(0, -(r0 + a * sh)), max(0, -(c0 + b * sw)))
-                        arg[a, b] = ra * BW + sa
-                        d[a, b] = dy[_nonneg(nc * (OH * OW) + i * OW + j)]
-                    else:
-                        arg[a, b] = -1
+        for k in range(-(-(DH * DW) // (tx * ty))):
+            e, a, b = _walk(k, DW, tx, ty)
+            if e < DH * DW:
+                i, j = bi + a, bj + b
+                if _below(i, OH) and _below(j, OW):
+                    top, left = r0 + a * sh, c0 + b * sw
+                    arg[a, b] = argmax(t, a * sh, b * sw, _padding_before(top, ph), _padding_before(left, pw))[1]
+                    d[a, b] = dy[_at(_plane(nc, OH * OW), i, j, OW)]
+                else:
+                    arg[a, b] = -1
         cuda.syncthreads()
+        lx, ly = _thread(tx, ty)
         w = w0 + lx
         for k in range(rows):
             h = h0 + ly + k * ty
-            if h < H and w < W:
+            if _below(h, H) and _below(w, W):
                 lr, lc = h - r0, w - c0          # as in avg_backward
-                a0, b0 = _nonneg(lr - kh + sh) // sh, _nonneg(lc - kw + sw) // sw
-                me = lr * BW + lc
-                acc = nbt(0)
-                for u in range(KI):
-                    if (a0 + u) * sh <= lr:
-                        for v in range(KJ):
-                            if (b0 + v) * sw <= lc and arg[a0 + u, b0 + v] == me:
-                                acc += d[a0 + u, b0 + v]
-                dx[_nonneg(nc * (H * W) + h * W + w)] = acc
+                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, arg, lr * BW + lc, lr, lc)
     return max_backward
 
 
@@ -477,7 +560,7 @@ def _launch(kernel, out, *args):
 
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
-    tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW)
+    tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW, max(H * W, OH * OW))
     if tile:
         _tiled_launch(_tiled_forward(False, x.dtype, kh, kw, sh, sw, tile), y, tile, flat(x), H, W, ph, pw,
                       OH, OW, x.dtype.type(-np.inf), x.dtype.type(1), flat(y))
@@ -488,7 +571,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
 def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     N, C, H, W = x.shape
     OH, OW = dy.shape[2], dy.shape[3]
-    tile = _tile("max_backward", x.dtype.itemsize, kh, kw, sh, sw, H, W)
+    tile = _tile("max_backward", x.dtype.itemsize, kh, kw, sh, sw, H, W, max(H * W, OH * OW))
     if tile:
         _tiled_launch(_tiled_max_backward(x.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), flat(x),
                       OH, OW, ph, pw, H, W, x.dtype.type(-np.inf), flat(dx))
@@ -512,7 +595,7 @@ def max_pool2d_2x2_backward(dy, x, dx):
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     inv = x.dtype.type(1 / (kh * kw))
     H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
-    tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW)
+    tile = _tile("forward", x.dtype.itemsize, kh, kw, sh, sw, OH, OW, max(H * W, OH * OW))
     if tile:
         _tiled_launch(_tiled_forward(True, x.dtype, kh, kw, sh, sw, tile), y, tile, flat(x), H, W, ph, pw,
                       OH, OW, x.dtype.type(0), inv, flat(y))
@@ -523,7 +606,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
 def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     inv = dx.dtype.type(1 / (kh * kw))
     OH, OW, H, W = dy.shape[2], dy.shape[3], dx.shape[2], dx.shape[3]
-    tile = _tile("avg_backward", dx.dtype.itemsize, kh, kw, sh, sw, H, W)
+    tile = _tile("avg_backward", dx.dtype.itemsize, kh, kw, sh, sw, H, W, max(H * W, OH * OW))
     if tile:
         _tiled_launch(_tiled_avg_backward(dx.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), OH, OW,
                       ph, pw, H, W, inv, flat(dx))

@@ -1,0 +1,85 @@
+"""Instructions a thread of the tiled pooling kernels, without a GPU.
+
+The tile kernels are instruction-bound (kernels/cuda/pool.py), so their SASS
+instruction counts are the figure to watch between GPU sessions. This script
+compiles them for sm_90 (H100) with the CUDA toolkit's NVVM, assembles the PTX
+with ptxas and counts what nvdisasm prints. Static counts: every loop here is
+unrolled, but a warp skips the branches none of its threads take.
+
+Needs: numba-cuda, libnvvm and ptxas (a CUDA toolkit), NVRTC and nvdisasm
+(`pip install nvidia-cuda-nvrtc nvidia-cuda-nvdisasm` give both).
+Run: python bench/sass_counts.py [float32|float64]
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import fastnn  # noqa: F401  (sets up Numba before numpy is imported elsewhere)
+import numba
+import numpy as np
+import numba.cuda.dispatcher as dispatcher
+from numba import types
+from numba.cuda import compile_ptx
+
+from fastnn.kernels.cuda import pool
+
+CC = (9, 0)
+
+
+class _Target:
+    compute_capability = CC
+
+
+# Device functions are compiled for the current device's compute capability;
+# with no GPU there is none, so name the target.
+dispatcher.get_current_device = _Target
+
+
+def _tool(name):
+    found = shutil.which(name) or next(iter(glob.glob(
+        os.path.join(os.path.dirname(sys.executable), "..", "lib", "python*", "site-packages",
+                     "nvidia", "*", "bin", name))), None)
+    if found is None:
+        sys.exit(f"{name} not found: see this file's docstring")
+    return found
+
+
+def counts(dtype):
+    """{kernel: (registers, instructions)} for the tiled kernels on 3x3 windows."""
+    ptxas, nvdisasm = _tool("ptxas"), _tool("nvdisasm")
+    arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
+    tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
+    forward_sig = (arr, i64, i64, i64, i64, i64, i64, val, val, arr, i64)
+    kernels = {
+        "avg forward 3x3/1": (pool._tiled_forward(True, dtype, 3, 3, 1, 1, tile), forward_sig),
+        "max forward 3x3/2": (pool._tiled_forward(False, dtype, 3, 3, 2, 2, tile), forward_sig),
+        "avg backward 3x3/1": (pool._tiled_avg_backward(dtype, 3, 3, 1, 1, tile),
+                               (arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
+        "max backward 3x3/2": (pool._tiled_max_backward(dtype, 3, 3, 2, 2, tile),
+                               (arr, arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
+    }
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (k, sig) in kernels.items():
+            ptx, _ = compile_ptx(k.py_func, sig, cc=CC)
+            src, cubin = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+            with open(src, "w") as f:
+                f.write(ptx)
+            asm = subprocess.run([ptxas, f"-arch=sm_{CC[0]}{CC[1]}", "-v", src, "-o", cubin],
+                                 capture_output=True, text=True, check=True)
+            sass = subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True, check=True).stdout
+            instructions = [line for line in sass.splitlines()
+                            if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line) and "NOP" not in line]
+            out[name] = (int(re.search(r"Used (\d+) registers", asm.stderr).group(1)), len(instructions))
+    return out
+
+
+if __name__ == "__main__":
+    dtype = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
+    print(f"tiled pooling kernels, {dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread")
+    for name, (regs, n) in counts(dtype).items():
+        print(f"  {name:20s} {regs:3d} registers  {n:4d} instructions")
