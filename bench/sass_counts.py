@@ -49,7 +49,8 @@ def _tool(name):
 
 
 def counts(dtype):
-    """{kernel: (registers, instructions)} for the tiled kernels on 3x3 windows."""
+    """{kernel: (registers, instructions)} for the tiled kernels on 3x3 windows
+    and the 2x2 pair; a thread computes ROWS_PER_THREAD results."""
     ptxas, nvdisasm = _tool("ptxas"), _tool("nvdisasm")
     arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
     tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
@@ -61,6 +62,8 @@ def counts(dtype):
                                (arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
         "max backward 3x3/2": (pool._tiled_max_backward(dtype, 3, 3, 2, 2, tile),
                                (arr, arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
+        "max forward 2x2/2": (pool._tiled_2x2(dtype, tile)[0], (arr, i64, i64, i64, i64, arr, i64)),
+        "max backward 2x2/2": (pool._tiled_2x2(dtype, tile)[1], (arr, arr, i64, i64, i64, i64, arr, i64)),
     }
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,6 +83,7 @@ def counts(dtype):
 
 if __name__ == "__main__":
     dtype = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
-    print(f"tiled pooling kernels, {dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread")
+    print(f"tiled pooling kernels, {dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread "
+          f"({pool.ROWS_PER_THREAD} results)")
     for name, (regs, n) in counts(dtype).items():
         print(f"  {name:20s} {regs:3d} registers  {n:4d} instructions")

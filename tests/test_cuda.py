@@ -62,9 +62,10 @@ def test_conv2d(rng, dtype):
 
 
 # Pooling tile layouts (kernels/cuda/pool.py): the default, tiles shrunk to 32
-# threads so that tiny planes span several tiles both ways, and no shared
-# memory at all: the per-thread kernels for windows too large to tile.
-TILES = {"tiles": {}, "small tiles": {"TILE_THREADS": 32}, "per thread": {"TILE_BYTES": 0}}
+# threads so that tiny planes span several tiles both ways, and neither shared
+# memory nor 32-bit planes: the per-thread kernels for windows too large to
+# tile and planes too large to index in 32 bits (the 2x2 pair's fallback too).
+TILES = {"tiles": {}, "small tiles": {"TILE_THREADS": 32}, "per thread": {"TILE_BYTES": 0, "PLANE_LIMIT": 0}}
 WINDOWS = [                     # (kernel_size, stride, padding)
     ((3, 2), (2, 1), 1),        # ResNet's 3x3/2 made uneven
     (3, 1, 1),                  # overlapping windows, stride 1
@@ -74,7 +75,7 @@ WINDOWS = [                     # (kernel_size, stride, padding)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k, s, p, tiles", [(2, None, 0, "tiles")]      # the 2x2 pair, which does not tile
+@pytest.mark.parametrize("k, s, p, tiles", [(2, None, 0, t) for t in TILES]      # the 2x2 pair
                          + [(*w, t) for w in WINDOWS for t in TILES])
 def test_pooling(rng, dtype, k, s, p, tiles, monkeypatch):
     from fastnn.kernels.cuda import pool

@@ -26,27 +26,33 @@ array of window argmaxes.
 Max keeps the first maximum in row-major order, NaN ranking above every
 number and every input above the padding, as the CPU kernels and the
 reference. Average pooling divides by the whole window (count_include_pad).
-The 2x2 / stride 2 max pooling has its own pair, one thread per window.
+The 2x2 / stride 2 max pooling has its own pair on the tiles' grid, a thread
+per window reading global memory directly: its windows do not overlap.
 
 Measured on an H100, raw kernels on 32x64x64x64 float32 (share of the copy
 bandwidth for the bytes each pass must move), before the 32-bit indexing:
 - max pool 3x3/2 pad 1, fwd + bwd: 263 us untiled (15 %), 126-139 us tiled
   (28-32 %); torch 148 us.
 - avg pool 3x3/1 pad 1, fwd + bwd: 338 us (13 %) -> 120 us (37 %); torch 348 us.
+- max pool 2x2/2, fwd + bwd: 56 us (70 %).
 What limits the tiles is instruction issue, not memory (see "index
 arithmetic" below). Masking the thread and block indices took the avg
 forward from 78 to 53 us and the max backward from 149 to 92. Instructions a
-thread since then, SASS for sm_90 (ptxas 13.0), float32:
+thread since then, SASS for sm_90 (ptxas 13.0, bench/sass_counts.py), float32,
+two results a thread (one in the old 2x2 pair):
 
-    kernel (window)       masked   32-bit, walked
-    avg forward (3x3/1)      299        178
-    max forward (3x3/2)      617        328
-    avg backward (3x3/1)     404        192
-    max backward (3x3/2)     671        456
+    kernel (window)          before   32-bit, walked
+    avg forward (3x3/1)         299        178
+    max forward (3x3/2)         617        328
+    avg backward (3x3/1)        404        192
+    max backward (3x3/2)        671        382
+    max forward (2x2/2)         381        140
+    max backward (2x2/2)        485        329
 
 "Walked": the block loads its tile as one row-major walk (_walk), so fewer
 warps issue the partial last rows and columns, and these counts understate
-the gain. This step is not yet timed on a GPU.
+the gain. The old 2x2 pair divided in 64 bits (a subroutine call) to find
+its window. This step is not yet timed on a GPU.
 Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
 import functools
@@ -62,12 +68,13 @@ TILE_THREADS = THREADS     # a tile's block; the tests shrink it
 ROWS_PER_THREAD = 2
 TILE_BYTES = 32 * 1024      # shared memory a tiled block may use; larger windows fall back
 PLANE_LIMIT = 2**31         # tiles index within a plane in 32 bits; larger planes fall back
+NO_WINDOW = 0xFFFFFFFF      # the max backward's argmax of a window past the edge: matches no input
 
 
 # ------------------------------------------------------------------ tiled
 def _tile(kind, itemsize, kh, kw, sh, sw, height, width, plane):
     """(tx, ty, rows): the block shape and results a thread for tiles of `kind`
-    ("forward", "avg_backward", "max_backward") over results (height, width),
+    ("forward", "avg_backward", "max_backward", "2x2") over results (height, width),
     or None when they need more than TILE_BYTES of shared memory or more tile
     rows than a grid has, or the larger of the input and output planes has
     `plane` >= PLANE_LIMIT elements. tx is the narrowest of 8, 16, 32 that
@@ -79,7 +86,8 @@ def _tile(kind, itemsize, kh, kw, sh, sw, height, width, plane):
     g = _geometry(tile, kh, kw, sh, sw)
     nbytes = {"forward": g["XH"] * g["XW"] * itemsize,
               "avg_backward": g["DH"] * g["DW"] * itemsize,
-              "max_backward": g["BH"] * g["BW"] * itemsize + g["DH"] * g["DW"] * (itemsize + 4)}[kind]
+              "max_backward": g["BH"] * g["BW"] * itemsize + g["DH"] * g["DW"] * (itemsize + 4),
+              "2x2": 0}[kind]
     return tile if nbytes <= TILE_BYTES and -(-height // g["TH"]) <= MAX_GRID_Y else None
 
 
@@ -240,22 +248,24 @@ def _covering_sum(dtype, kh, kw, sh, sw, matched):
     a*sh <= lr < a*sh + kh, b likewise. With `matched`, only the windows whose
     arg[a, b] == me.
 
-    lr >= kh - sh: window -1 ends before the tile's first input. So the first
-    window that might cover it, a0 = (lr + sh - kh) // sh, is found by an unsigned division,
-    and a0 + u covers it when (a0 + u + 1) * sh <= lr + kh. At most KI x KJ
-    windows cover an input; when the stride divides the window, all of them
-    do, untested."""
+    lr >= kh - sh: window -1 ends before the tile's first input. So with
+    sr = lr + sh - kh >= 0, the first window that might cover the input is
+    a0 = sr // sh, and a0 + u covers it when (a0 + u + 1) * sh <= sr + kh, that
+    is when sr % sh >= (u + 1) * sh - kh: a compare with a constant, true for
+    every u < KI when the stride divides the window. At most KI x KJ windows
+    cover an input."""
     KI, KJ, nbt = -(-kh // sh), -(-kw // sw), numba.from_dtype(dtype)
 
     @cuda.jit(device=True)
     def gather(d, arg, me, lr, lc):
         sr, sc = _u32(lr + (sh - kh)), _u32(lc + (sw - kw))
-        a0, b0 = sr // sh, sc // sw
+        a0, b0 = _u32(sr // sh), _u32(sc // sw)
+        mr, mc = _u32(sr - a0 * sh), _u32(sc - b0 * sw)
         acc = nbt(0)
         for u in range(KI):
-            if kh % sh == 0 or (a0 + u + 1) * sh <= sr + kh:
+            if mr >= (u + 1) * sh - kh:
                 for v in range(KJ):
-                    if (kw % sw == 0 or (b0 + v + 1) * sw <= sc + kw) and (not matched or arg[a0 + u, b0 + v] == me):
+                    if mc >= (v + 1) * sw - kw and (not matched or arg[a0 + u, b0 + v] == me):
                         acc += d[a0 + u, b0 + v]
         return acc
     return gather
@@ -326,18 +336,19 @@ def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
     g = _geometry(tile, kh, kw, sh, sw)
     TH, TW, DH, DW, BH, BW = (g[n] for n in ("TH", "TW", "DH", "DW", "BH", "BW"))
     nbt = numba.from_dtype(dtype)
-    load, argmax = _loader(BH, BW, tx, ty), _tile_argmax(kh, kw, BW)
+    load, load_dy, argmax = _loader(BH, BW, tx, ty), _loader(DH, DW, tx, ty), _tile_argmax(kh, kw, BW)
     gather = _covering_sum(dtype, kh, kw, sh, sw, True)
 
     @kernel
     def max_backward(dy, x, OH, OW, ph, pw, H, W, lowest, dx, nc0):
         t = cuda.shared.array((BH, BW), nbt)
         d = cuda.shared.array((DH, DW), nbt)
-        arg = cuda.shared.array((DH, DW), numba.int32)      # r * BW + s of the window's max in t
+        arg = cuda.shared.array((DH, DW), numba.uint32)     # r * BW + s of the window's max in t
         nc, h0, w0 = _tile_origin(TH, TW, nc0)
         bi, bj = _first_window(h0, ph, kh, sh), _first_window(w0, pw, kw, sw)
         r0, c0 = bi * sh - ph, bj * sw - pw
         load(t, x, _plane(nc, H * W), r0, c0, H, W, lowest)
+        load_dy(d, dy, _plane(nc, OH * OW), bi, bj, OH, OW, nbt(0))
         cuda.syncthreads()
         for k in range(-(-(DH * DW) // (tx * ty))):
             e, a, b = _walk(k, DW, tx, ty)
@@ -346,9 +357,8 @@ def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
                 if _below(i, OH) and _below(j, OW):
                     top, left = r0 + a * sh, c0 + b * sw
                     arg[a, b] = argmax(t, a * sh, b * sw, _padding_before(top, ph), _padding_before(left, pw))[1]
-                    d[a, b] = dy[_at(_plane(nc, OH * OW), i, j, OW)]
                 else:
-                    arg[a, b] = -1
+                    arg[a, b] = NO_WINDOW
         cuda.syncthreads()
         lx, ly = _thread(tx, ty)
         w = w0 + lx
@@ -356,8 +366,66 @@ def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
             h = h0 + ly + k * ty
             if _below(h, H) and _below(w, W):
                 lr, lc = h - r0, w - c0          # as in avg_backward
-                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, arg, lr * BW + lc, lr, lc)
+                # me < 2^31 when compared: an input that a window covers is in t
+                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, arg, _u32(lr * BW + lc), lr, lc)
     return max_backward
+
+
+@cuda.jit(device=True)
+def _argmax_2x2(x, base, r, s, W):
+    """(m, q): the first maximum m (NaN first) of the 2x2 window at (r, s) of the
+    plane of width W at x[base:], and its place q = 0..3 in row-major order."""
+    m, q = x[_at(base, r, s, W)], 0
+    for k in range(1, 4):
+        e = x[_at(base, r + k // 2, s + k % 2, W)]
+        if m == m and not e <= m:
+            m, q = e, k
+    return m, q
+
+
+@functools.cache
+def _tiled_2x2(dtype, tile):
+    """(forward, backward) of the 2x2 / stride 2 max pooling, a thread per window
+    on the tiles' grid. The windows do not overlap: nothing to share, so each
+    thread reads its window from global memory directly."""
+    tx, ty, rows = tile
+    TH, TW = ty * rows, tx
+    zero = numba.from_dtype(dtype)(0)
+
+    @kernel
+    def forward(x, H, W, OH, OW, y, nc0):
+        nc, i0, j0 = _tile_origin(TH, TW, nc0)
+        lx, ly = _thread(tx, ty)
+        xb, yb, j = _plane(nc, H * W), _plane(nc, OH * OW), j0 + lx
+        for k in range(rows):
+            i = i0 + ly + k * ty
+            if _below(i, OH) and _below(j, OW):
+                y[_at(yb, i, j, OW)] = _argmax_2x2(x, xb, 2 * i, 2 * j, W)[0]
+
+    @kernel
+    def backward(dy, x, H, W, OH, OW, dx, nc0):
+        """dy at the window's first maximum, 0 at its other three inputs, and 0 on
+        the row and column that no window covers (odd H, W), from the last windows."""
+        nc, i0, j0 = _tile_origin(TH, TW, nc0)
+        lx, ly = _thread(tx, ty)
+        xb, yb, j = _plane(nc, H * W), _plane(nc, OH * OW), j0 + lx
+        for k in range(rows):
+            i = i0 + ly + k * ty
+            if _below(i, OH) and _below(j, OW):
+                r, s = 2 * i, 2 * j
+                g, at = dy[_at(yb, i, j, OW)], _argmax_2x2(x, xb, r, s, W)[1]
+                for q in range(4):
+                    dx[_at(xb, r + q // 2, s + q % 2, W)] = g if q == at else zero
+                last_i, last_j = i == OH - 1 and H % 2 == 1, j == OW - 1 and W % 2 == 1
+                if last_i:
+                    dx[_at(xb, H - 1, s, W)] = zero
+                    dx[_at(xb, H - 1, s + 1, W)] = zero
+                if last_j:
+                    dx[_at(xb, r, W - 1, W)] = zero
+                    dx[_at(xb, r + 1, W - 1, W)] = zero
+                if last_i and last_j:
+                    dx[_at(xb, H - 1, W - 1, W)] = zero
+    return forward, backward
 
 
 def _tiled_launch(kernel, out, tile, *args):
@@ -478,72 +546,12 @@ def _avg_backward(dy, OH, OW, kh, kw, sh, sw, ph, pw, inv, W, dx, nc0):
         dx[nc, p] = _box_sum(dy, nc, OW, i0, i1, j0, j1, inv * 0) * inv
 
 
-@cuda.jit(device=True)
-def _argmax_2x2(x, n, c, r, s):
-    """Index 0..3 of the first maximum of the window x[n, c, r:r+2, s:s+2] in
-    row-major order (NaN first)."""
-    v0, v1 = x[n, c, r, s], x[n, c, r, s + 1]
-    v2, v3 = x[n, c, r + 1, s], x[n, c, r + 1, s + 1]
-    m, k = v0, 0
-    if v1 > m or (v1 != v1 and m == m):
-        m, k = v1, 1
-    if v2 > m or (v2 != v2 and m == m):
-        m, k = v2, 2
-    if v3 > m or (v3 != v3 and m == m):
-        k = 3
-    return k
-
-
-@cuda.jit(device=True)
-def _plane_index(y, nc0):
-    """(n, c, i, j, inside) of this thread in the 4-D y, on _per_planes' grid."""
-    nc, i, j, p = _pixel(y.shape[3], nc0)
-    C = y.shape[1]
-    return nc // C, nc % C, i, j, p < y.shape[2] * y.shape[3]
-
-
 def _per_planes(kernel, planes, pixels, *args):
     """Launch kernel(*args, nc0) with a thread per pixel of each of `planes`
     planes (blockIdx.y: the plane), at most MAX_GRID_Y planes a launch."""
     blocks = blocks_for(pixels)
     for nc0 in range(0, planes, MAX_GRID_Y):
         kernel[(blocks, min(MAX_GRID_Y, planes - nc0)), THREADS](*args, nc0)
-
-
-@kernel
-def _max_2x2_forward(x, y, nc0):
-    """The 2x2 / stride 2 case: one thread per output reads its four inputs."""
-    n, c, i, j, inside = _plane_index(y, nc0)
-    if not inside:
-        return
-    r, s = 2 * i, 2 * j
-    k = _argmax_2x2(x, n, c, r, s)
-    y[n, c, i, j] = x[n, c, r + k // 2, s + k % 2]
-
-
-@kernel
-def _max_2x2_backward(dy, x, dx, nc0):
-    """The 2x2 / stride 2 case: the windows tile the input without overlap, so one
-    thread per window writes all four of its gradients (dy at the first max, 0
-    elsewhere), and the row / column that no window covers (odd H, W) with 0."""
-    n, c, i, j, inside = _plane_index(dy, nc0)
-    if not inside:
-        return
-    r, s = 2 * i, 2 * j
-    k = _argmax_2x2(x, n, c, r, s)
-    g = dy[n, c, i, j]
-    for q in range(4):
-        dx[n, c, r + q // 2, s + q % 2] = g if q == k else 0
-    H, W = dx.shape[2], dx.shape[3]
-    last_i, last_j = i == dy.shape[2] - 1 and H % 2 == 1, j == dy.shape[3] - 1 and W % 2 == 1
-    if last_i:
-        dx[n, c, H - 1, s] = 0
-        dx[n, c, H - 1, s + 1] = 0
-    if last_j:
-        dx[n, c, r, W - 1] = 0
-        dx[n, c, r + 1, W - 1] = 0
-    if last_i and last_j:
-        dx[n, c, H - 1, W - 1] = 0
 
 
 def _planes(a):
@@ -585,11 +593,21 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
 
 
 def max_pool2d_2x2_forward(x, y):
-    _launch(_max_2x2_forward, y, x, y)
+    H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
+    tile = _tile("2x2", x.dtype.itemsize, 2, 2, 2, 2, OH, OW, H * W)
+    if tile:
+        _tiled_launch(_tiled_2x2(x.dtype, tile)[0], y, tile, flat(x), H, W, OH, OW, flat(y))
+    else:
+        max_pool2d_forward(x, 2, 2, 2, 2, 0, 0, y)
 
 
 def max_pool2d_2x2_backward(dy, x, dx):
-    _launch(_max_2x2_backward, dy, dy, x, dx)
+    H, W, OH, OW = x.shape[2], x.shape[3], dy.shape[2], dy.shape[3]
+    tile = _tile("2x2", x.dtype.itemsize, 2, 2, 2, 2, OH, OW, H * W)
+    if tile:
+        _tiled_launch(_tiled_2x2(x.dtype, tile)[1], dy, tile, flat(dy), flat(x), H, W, OH, OW, flat(dx))
+    else:
+        max_pool2d_backward(dy, x, 2, 2, 2, 2, 0, 0, dx)
 
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
