@@ -1,7 +1,7 @@
-"""Instructions a thread of the tiled pooling kernels, without a GPU.
+"""Instructions a thread of the pooling and batch norm kernels, without a GPU.
 
-The tile kernels are instruction-bound (kernels/cuda/pool.py), so their SASS
-instruction counts are the figure to watch between GPU sessions. This script
+These kernels were instruction-bound (kernels/cuda/pool.py, batchnorm.py), so
+their SASS instruction counts are the figure to watch between GPU sessions. This script
 compiles them for sm_90 (H100) with the CUDA toolkit's NVVM, assembles the PTX
 with ptxas and counts what nvdisasm prints. Static counts: every loop here is
 unrolled, but a warp skips the branches none of its threads take.
@@ -25,7 +25,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import pool
+from fastnn.kernels.cuda import batchnorm, pool
 
 CC = (9, 0)
 
@@ -49,8 +49,9 @@ def _tool(name):
 
 
 def counts(dtype):
-    """{kernel: (registers, instructions)} for the tiled kernels on 3x3 windows
-    and the 2x2 pair; a thread computes ROWS_PER_THREAD results."""
+    """{kernel: (registers, instructions)}: the tiled pooling kernels on 3x3
+    windows and the 2x2 pair (ROWS_PER_THREAD results a thread), and batch
+    norm's (a slice's partial sums: a loop; the elementwise passes)."""
     ptxas, nvdisasm = _tool("ptxas"), _tool("nvdisasm")
     arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
     tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
@@ -65,6 +66,15 @@ def counts(dtype):
         "max forward 2x2/2": (pool._tiled_2x2(dtype, tile)[0], (arr, i64, i64, i64, i64, arr, i64)),
         "max backward 2x2/2": (pool._tiled_2x2(dtype, tile)[1], (arr, arr, i64, i64, i64, i64, arr, i64)),
     }
+    f64, flag, arr3 = types.float64, types.boolean, numba.from_dtype(dtype)[:, :, ::1]
+    normalize, grad_input = batchnorm._pointwise(False)
+    kernels.update({
+        "bn stats partial": (batchnorm._stats_partial, (arr3, f64[:, :, ::1])),
+        "bn normalize": (normalize, (arr, i64, i64, arr, arr, flag, flag, f64[::1], f64[::1], arr)),
+        "bn grad partial": (batchnorm._grad_partial, (arr3, arr3, f64[::1], f64[:, :, ::1])),
+        "bn grad input": (grad_input, (arr, arr, i64, i64, arr, flag, f64[::1], f64[::1], f64[:, ::1], flag,
+                                       f64, arr)),
+    })
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (k, sig) in kernels.items():
@@ -83,7 +93,6 @@ def counts(dtype):
 
 if __name__ == "__main__":
     dtype = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
-    print(f"tiled pooling kernels, {dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread "
-          f"({pool.ROWS_PER_THREAD} results)")
+    print(f"{dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread")
     for name, (regs, n) in counts(dtype).items():
         print(f"  {name:20s} {regs:3d} registers  {n:4d} instructions")

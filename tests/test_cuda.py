@@ -178,7 +178,12 @@ def test_linear_and_activations(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, training", [((4, 3), True), ((2, 3, 2, 2), True), ((2, 3, 2, 2), False)])
+@pytest.mark.parametrize("shape, training", [
+    ((4, 3), True), ((2, 3, 2, 2), True), ((2, 3, 2, 2), False),
+    ((300, 3), True),           # a thread's walk over a channel: a step of 256 rows
+    ((30, 3, 3, 3), True),      # ... of 28 rows and 4 columns, with carries
+    ((3, 3, 30, 31), True),     # ... and two slices a channel
+])
 def test_batch_norm(rng, dtype, shape, training):
     x = rand(shape, dtype, rng)
     g, b = rand((3,), dtype, rng), rand((3,), dtype, rng)
@@ -190,6 +195,20 @@ def test_batch_norm(rng, dtype, shape, training):
     assert_close(host(drm), rm)
     assert_close(host(drv), rv)
     dy = rand(shape, dtype, rng)
+    for a, e in zip(F.batch_norm_backward(dev(dy), cache), R.batch_norm_backward(dy, cache_ref)):
+        assert_close(host(a), e)
+
+
+def test_batch_norm_64_bit_elementwise_kernels(rng, monkeypatch):
+    """Arrays of 2^31 elements or more index in 64 bits: forced on a small one."""
+    from fastnn.kernels.cuda import batchnorm
+    pointwise = batchnorm._pointwise
+    monkeypatch.setattr(batchnorm, "_pointwise", lambda wide: pointwise(True))
+    x, dy = rand((2, 3, 4, 5), np.float32, rng), rand((2, 3, 4, 5), np.float32, rng)
+    g, b = rand((3,), np.float32, rng), rand((3,), np.float32, rng)
+    y, cache = F.batch_norm(dev(x), dev(g), dev(b), None, None, True)
+    y_ref, cache_ref = R.batch_norm(x, g, b, None, None, True)
+    assert_close(host(y), y_ref)
     for a, e in zip(F.batch_norm_backward(dev(dy), cache), R.batch_norm_backward(dy, cache_ref)):
         assert_close(host(a), e)
 

@@ -17,6 +17,19 @@ MAX_GRID_Y = 65535          # the y (and z) grid dimensions' limit; x goes to 2^
 ELEMENTS = 4                # a thread, in the elementwise kernels: see first_element
 
 
+# Unsigned casts, for index arithmetic that Numba would otherwise do in signed
+# 64 bits (see pool.py): u32 wraps a negative value past 2^31. The simulator
+# runs kernels as Python, where the casts act on Python ints.
+if numba.config.ENABLE_CUDASIM:
+    def u32(v):
+        return int(v) & 0xFFFFFFFF
+
+    def u64(v):
+        return int(v) & 0xFFFFFFFFFFFFFFFF
+else:
+    u32, u64 = numba.uint32, numba.uint64
+
+
 def blocks_for(n, threads=THREADS):
     return max(1, math.ceil(n / threads))
 

@@ -61,8 +61,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, view
-from ._launch import SIMULATOR, kernel
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32 as _u32, u64 as _u64, view
+from ._launch import kernel
 
 TILE_THREADS = THREADS     # a tile's block; the tests shrink it
 ROWS_PER_THREAD = 2
@@ -109,20 +109,11 @@ def _geometry(tile, kh, kw, sh, sw):
 # unsigned wherever that is exact:
 # - thread and block indices are masked to their ranges (_thread, _tile_origin):
 #   every index built from them and constants is then known small and >= 0;
-# - offsets within a plane are 32-bit (_u32): tiles run only on planes of fewer
+# - offsets within a plane are 32-bit (_u32, _device.u32): tiles run only on planes of fewer
 #   than PLANE_LIMIT = 2^31 elements, so a negative row or column wraps past
 #   every size and 0 <= i < n is one unsigned compare (_below);
 # - a plane's first element is an unsigned 64-bit index (_plane): nothing built
 #   on it is wrapped.
-# The simulator runs the kernels as Python: there the casts act on Python ints.
-if SIMULATOR:
-    def _u32(v):
-        return int(v) & 0xFFFFFFFF
-
-    def _u64(v):
-        return int(v) & 0xFFFFFFFFFFFFFFFF
-else:
-    _u32, _u64 = numba.uint32, numba.uint64
 
 
 @cuda.jit(device=True)
