@@ -29,11 +29,20 @@ __all__ = [
 
 # ----------------------------------------------------------------- plumbing
 
+_cuda = None
+
+
 def _kernels(on_device):
-    if on_device:
+    """fastnn.kernels.cuda or .cpu. The CUDA kernels are imported on first GPU
+    use (importing fastnn needs no GPU), then kept: an import statement costs
+    about a microsecond a call, and a GPU call made several."""
+    global _cuda
+    if not on_device:
+        return _cpu
+    if _cuda is None:
         from .kernels import cuda
-        return cuda
-    return _cpu
+        _cuda = cuda
+    return _cuda
 
 
 def _contig(a, on_device, shape=None):
@@ -41,34 +50,21 @@ def _contig(a, on_device, shape=None):
     seen as `shape` when one is given."""
     if a is None:
         return None
-    if on_device:
-        from .kernels.cuda import as_contiguous
-        a = as_contiguous(a)
-    else:
-        a = np.ascontiguousarray(a)
+    a = _kernels(True).as_contiguous(a) if on_device else np.ascontiguousarray(a)
     return a if shape is None else _view(a, shape, on_device)
 
 
 def _view(a, shape, on_device):
     """A C-contiguous array seen as `shape` (as many elements), no copy."""
-    if on_device:
-        from .kernels.cuda import view
-        return view(a, shape)
-    return a.reshape(shape)
+    return _kernels(True).view(a, shape) if on_device else a.reshape(shape)
 
 
 def _zeros(shape, dtype, on_device):
-    if on_device:
-        from .kernels.cuda import device_zeros
-        return device_zeros(shape, dtype)
-    return np.zeros(shape, dtype)
+    return _kernels(True).device_zeros(shape, dtype) if on_device else np.zeros(shape, dtype)
 
 
 def _copy(a, on_device):
-    if on_device:
-        from .kernels.cuda import device_copy
-        return device_copy(a)
-    return a.copy()
+    return _kernels(True).device_copy(a) if on_device else a.copy()
 
 
 def _sized_by_first_array(fn):
@@ -445,8 +441,8 @@ def _grad_or_zeros(fn, name, g, shape, dtype, dev):
 def _init_state(a, dev, out):
     """out <- an initial state, or zeros for None."""
     if dev:
-        from .kernels.cuda import copy_into, fill, flat
-        fill(flat(out), 0) if a is None else copy_into(_contig(a, dev), out)
+        k = _kernels(True)
+        k.fill(k.flat(out), 0) if a is None else k.copy_into(_contig(a, dev), out)
     else:
         out[...] = 0 if a is None else a
 
