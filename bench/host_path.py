@@ -1,0 +1,66 @@
+"""What fastnn.functional's GPU path costs on the host, without a GPU.
+
+A GPU call's host side is fastnn's own Python (checks, views, dispatch), the
+allocation, and the launch. This script times the first part alone: device
+arrays over a stand-in buffer (Numba's DeviceNDArray, no memory behind it),
+with allocation and the kernels replaced by stubs. On a GPU, bench/bench_cuda.py's
+"call" workload times the whole call.
+
+Run: python bench/host_path.py [name]   (a name also prints a profile)
+"""
+import cProfile
+import pstats
+import sys
+import timeit
+
+import fastnn  # noqa: F401  (before NumPy: sets up Numba's threading)
+import numpy as np
+from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+import fastnn.functional as F
+import fastnn.kernels.cuda as K
+from fastnn.kernels.cuda import _device
+
+
+class _Buffer:
+    """Stands in for device memory: views keep it, nothing reads it."""
+    context = None
+
+
+def _device_array(shape, dtype=np.float32):
+    dtype = np.dtype(dtype)
+    strides, n = [], dtype.itemsize
+    for d in reversed(shape):
+        strides.insert(0, n)
+        n *= d
+    return DeviceNDArray(shape, strides, dtype, gpu_data=_Buffer())
+
+
+def _stub():
+    K.device_empty = _device.device_empty = _device_array
+    for name in ("relu_forward", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
+                 "softmax_forward"):
+        setattr(K, name, lambda *args: None)
+
+
+def cases():
+    x, dy, rows = _device_array((32, 64, 32, 32)), _device_array((32, 64, 16, 16)), _device_array((64, 1000))
+    return {
+        "relu": lambda: F.relu(x),
+        "max_pool2d": lambda: F.max_pool2d(x, 3, 2, 1),
+        "max_pool2d_backward": lambda: F.max_pool2d_backward(dy, x, 3, 2, 1),
+        "avg_pool2d": lambda: F.avg_pool2d(x, 3, 1, 1),
+        "softmax": lambda: F.softmax(rows),
+    }
+
+
+if __name__ == "__main__":
+    _stub()
+    calls = cases()
+    print("fastnn.functional on stand-in device arrays, kernels and allocation stubbed: host us a call")
+    for name, fn in calls.items():
+        fn()
+        print(f"  {name:20s} {min(timeit.repeat(fn, number=5000, repeat=3)) / 5000 * 1e6:6.1f}")
+    if len(sys.argv) > 1:
+        cProfile.run(f"for _ in range(3000): calls[{sys.argv[1]!r}]()", "/tmp/host_path.prof")
+        pstats.Stats("/tmp/host_path.prof").sort_stats("tottime").print_stats(15)
