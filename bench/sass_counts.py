@@ -63,8 +63,8 @@ def counts(dtype):
                                (arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
         "max backward 3x3/2": (pool._tiled_max_backward(dtype, 3, 3, 2, 2, tile),
                                (arr, arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
-        "max forward 2x2/2": (pool._tiled_2x2(dtype, tile)[0], (arr, i64, i64, i64, i64, arr, i64)),
-        "max backward 2x2/2": (pool._tiled_2x2(dtype, tile)[1], (arr, arr, i64, i64, i64, i64, arr, i64)),
+        "max forward 2x2/2": (pool._tiled_2x2(dtype, tile, False), (arr, arr, i64, i64, i64, i64, arr, i64)),
+        "max backward 2x2/2": (pool._tiled_2x2(dtype, tile, True), (arr, arr, i64, i64, i64, i64, arr, i64)),
     }
     f64, flag, arr3 = types.float64, types.boolean, numba.from_dtype(dtype)[:, :, ::1]
     normalize, grad_input = batchnorm._pointwise(False)

@@ -375,8 +375,8 @@ def _argmax_2x2(x, base, r, s, W):
 
 
 @functools.cache
-def _tiled_2x2(dtype, tile):
-    """(forward, backward) of the 2x2 / stride 2 max pooling, a thread per window
+def _tiled_2x2(dtype, tile, backward):
+    """The 2x2 / stride 2 max pooling, forward or backward, a thread per window
     on the tiles' grid. The windows do not overlap: nothing to share, so each
     thread reads its window from global memory directly."""
     tx, ty, rows = tile
@@ -384,19 +384,10 @@ def _tiled_2x2(dtype, tile):
     zero = numba.from_dtype(dtype)(0)
 
     @kernel
-    def forward(x, H, W, OH, OW, y, nc0):
-        nc, i0, j0 = _tile_origin(TH, TW, nc0)
-        lx, ly = _thread(tx, ty)
-        xb, yb, j = _plane(nc, H * W), _plane(nc, OH * OW), j0 + lx
-        for k in range(rows):
-            i = i0 + ly + k * ty
-            if _below(i, OH) and _below(j, OW):
-                y[_at(yb, i, j, OW)] = _argmax_2x2(x, xb, 2 * i, 2 * j, W)[0]
-
-    @kernel
-    def backward(dy, x, H, W, OH, OW, dx, nc0):
-        """dy at the window's first maximum, 0 at its other three inputs, and 0 on
-        the row and column that no window covers (odd H, W), from the last windows."""
+    def max_2x2(dy, x, H, W, OH, OW, out, nc0):
+        """forward: out = y, dy unused. backward: out = dx, dy at the window's
+        first maximum, 0 at its other three inputs, and 0 on the row and column
+        that no window covers (odd H, W), from the last windows."""
         nc, i0, j0 = _tile_origin(TH, TW, nc0)
         lx, ly = _thread(tx, ty)
         xb, yb, j = _plane(nc, H * W), _plane(nc, OH * OW), j0 + lx
@@ -404,19 +395,23 @@ def _tiled_2x2(dtype, tile):
             i = i0 + ly + k * ty
             if _below(i, OH) and _below(j, OW):
                 r, s = 2 * i, 2 * j
-                g, at = dy[_at(yb, i, j, OW)], _argmax_2x2(x, xb, r, s, W)[1]
+                m, at = _argmax_2x2(x, xb, r, s, W)
+                if not backward:
+                    out[_at(yb, i, j, OW)] = m
+                    continue
+                g = dy[_at(yb, i, j, OW)]
                 for q in range(4):
-                    dx[_at(xb, r + q // 2, s + q % 2, W)] = g if q == at else zero
+                    out[_at(xb, r + q // 2, s + q % 2, W)] = g if q == at else zero
                 last_i, last_j = i == OH - 1 and H % 2 == 1, j == OW - 1 and W % 2 == 1
                 if last_i:
-                    dx[_at(xb, H - 1, s, W)] = zero
-                    dx[_at(xb, H - 1, s + 1, W)] = zero
+                    out[_at(xb, H - 1, s, W)] = zero
+                    out[_at(xb, H - 1, s + 1, W)] = zero
                 if last_j:
-                    dx[_at(xb, r, W - 1, W)] = zero
-                    dx[_at(xb, r + 1, W - 1, W)] = zero
+                    out[_at(xb, r, W - 1, W)] = zero
+                    out[_at(xb, r + 1, W - 1, W)] = zero
                 if last_i and last_j:
-                    dx[_at(xb, H - 1, W - 1, W)] = zero
-    return forward, backward
+                    out[_at(xb, H - 1, W - 1, W)] = zero
+    return max_2x2
 
 
 def _tiled_launch(kernel, out, tile, *args):
@@ -587,7 +582,8 @@ def max_pool2d_2x2_forward(x, y):
     H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
     tile = _tile("2x2", x.dtype.itemsize, 2, 2, 2, 2, OH, OW, H * W)
     if tile:
-        _tiled_launch(_tiled_2x2(x.dtype, tile)[0], y, tile, flat(x), H, W, OH, OW, flat(y))
+        fx = flat(x)
+        _tiled_launch(_tiled_2x2(x.dtype, tile, False), y, tile, fx, fx, H, W, OH, OW, flat(y))
     else:
         max_pool2d_forward(x, 2, 2, 2, 2, 0, 0, y)
 
@@ -596,7 +592,7 @@ def max_pool2d_2x2_backward(dy, x, dx):
     H, W, OH, OW = x.shape[2], x.shape[3], dy.shape[2], dy.shape[3]
     tile = _tile("2x2", x.dtype.itemsize, 2, 2, 2, 2, OH, OW, H * W)
     if tile:
-        _tiled_launch(_tiled_2x2(x.dtype, tile)[1], dy, tile, flat(dy), flat(x), H, W, OH, OW, flat(dx))
+        _tiled_launch(_tiled_2x2(x.dtype, tile, True), dy, tile, flat(dy), flat(x), H, W, OH, OW, flat(dx))
     else:
         max_pool2d_backward(dy, x, 2, 2, 2, 2, 0, 0, dx)
 
