@@ -55,7 +55,11 @@ def check(name, *args):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d(rng, dtype):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_conv2d(rng, dtype, chunked, monkeypatch):
+    if chunked:       # a column buffer of one image: two chunks, the second from n0 = 1
+        from fastnn.kernels.cuda import conv
+        monkeypatch.setattr(conv, "CHUNK_ELEMENTS", 2 * 3 * 2 * 3 * 3)
     x, w, b = rand((2, 2, 5, 4), dtype, rng), rand((3, 2, 3, 2), dtype, rng), rand((3,), dtype, rng)
     (y,) = check("conv2d", x, w, b, (2, 1), (1, 0))
     check("conv2d_backward", rand(y.shape, dtype, rng), x, w, (2, 1), (1, 0))

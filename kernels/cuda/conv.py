@@ -3,16 +3,21 @@
 im2col: one thread per (column, channel), writing the channel's R*S rows
     cols[(c*R + r)*S + s, n*P + i*OW + j] = xp[n0 + n, c, i*sh + r, j*sw + s]
 col2im: one thread per input element, gathering every (r, s, i, j) whose
-window covers it, so the sum needs no atomics and is deterministic.
+window covers it, so the sum needs no atomics and is deterministic. It and
+the moves between the GEMM's layout and (N, K, OH, OW) split a flat index in
+32 bits (_per_element): Numba's 64-bit divisions of runtime sizes are
+subroutine calls, and these passes made three to five of them an element.
 Reference: fastnn/reference/conv.py; CPU twin: kernels/cpu/conv.py.
 
 The batch is cut in chunks only to bound the column buffer's memory (device
 memory is plentiful and there is no cache to fit): one chunk means one GEMM
 of the largest size per product, which is what keeps the GPU busy.
 """
+import functools
+
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, view
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32, u64, view
 from ._launch import kernel
 from .gemm import matmul, sum_into
 
@@ -44,59 +49,70 @@ def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
                 cols[row, col] = 0
 
 
-@kernel
-def _col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
-    idx = cuda.grid(1)
-    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
-    if idx >= b * C * H * W:
-        return
-    n, c, ih, iw = idx // (C * H * W), (idx // (H * W)) % C, (idx // W) % H, idx % W
-    P = OH * OW
-    acc = 0.0
-    for r in range(R):
-        ti = ih + ph - r
-        if ti < 0:
-            continue
-        oi = ti if sh == 1 else ti // sh          # stride 1 (the common case) divides nothing
-        if oi >= OH or oi * sh != ti:
-            continue
-        for s in range(S):
-            tj = iw + pw - s
-            if tj < 0:
+@functools.cache
+def _per_element(wide):
+    """(col2im, unfold_rows, fold_rows): the passes with a thread per element,
+    which split its flat index into coordinates: 32-bit divisions (about twenty
+    instructions each), or 64-bit ones (a subroutine call each) when `wide`,
+    for arrays of 2^31 elements or more."""
+    index = u64 if wide else u32
+
+    @cuda.jit(device=True)
+    def split(a, b):
+        """divmod(a, b), in index's width."""
+        q = index(a // index(b))
+        return q, index(a - q * index(b))
+
+    @kernel
+    def col2im(dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx):
+        """dx[n0 + n, c, ih, iw] = the sum of dcols over every (r, s, i, j) whose
+        window covers (ih, iw)."""
+        C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+        idx = index(cuda.grid(1))
+        if idx >= b * C * H * W:
+            return
+        t, iw = split(idx, W)
+        t, ih = split(t, H)
+        n, c = split(t, C)
+        acc = 0.0
+        for r in range(R):
+            ti = ih + ph - r
+            if ti < 0:
                 continue
-            oj = tj if sw == 1 else tj // sw
-            if oj >= OW or oj * sw != tj:
+            oi = ti if sh == 1 else index(index(ti) // index(sh))   # stride 1, the common case: no division
+            if oi >= OH or oi * sh != ti:
                 continue
-            acc += dcols[(c * R + r) * S + s, n * P + oi * OW + oj]
-    dx[n0 + n, c, ih, iw] = acc
+            for s in range(S):
+                tj = iw + pw - s
+                if tj < 0:
+                    continue
+                oj = tj if sw == 1 else index(index(tj) // index(sw))
+                if oj >= OW or oj * sw != tj:
+                    continue
+                acc += dcols[(c * R + r) * S + s, n * (OH * OW) + oi * OW + oj]
+        dx[n0 + n, c, ih, iw] = acc
 
+    @kernel
+    def unfold_rows(Yc, bias, has_bias, K, P, y, y0):
+        """y (flat, from y0 = n0*K*P) [(n*K + k)*P + p] = Yc[k, n*P + p] (+ bias[k])."""
+        idx = index(cuda.grid(1))
+        if idx < Yc.size:
+            t, p = split(idx, P)
+            n, k = split(t, K)
+            v = Yc[k, n * P + p]
+            if has_bias:
+                v += bias[k]
+            y[y0 + idx] = v
 
-@kernel
-def _unfold_rows(Yc, bias, has_bias, n0, y):
-    """y[n0 + n, k, p] = Yc[k, n*P + p] (+ bias[k])."""
-    idx = cuda.grid(1)
-    K, P = Yc.shape[0], y.shape[2] * y.shape[3]
-    b = Yc.shape[1] // P
-    if idx >= b * K * P:
-        return
-    n, k, p = idx // (K * P), (idx // P) % K, idx % P
-    v = Yc[k, n * P + p]
-    if has_bias:
-        v += bias[k]
-    y[n0 + n, k, p // y.shape[3], p % y.shape[3]] = v
-
-
-@kernel
-def _fold_rows(dy, n0, dYc):
-    """dYc[k, n*P + p] = dy[n0 + n, k, p]."""
-    idx = cuda.grid(1)
-    K, ncols = dYc.shape
-    if idx >= K * ncols:
-        return
-    k, col = idx // ncols, idx % ncols
-    P = dy.shape[2] * dy.shape[3]
-    n, p = col // P, col % P
-    dYc[k, col] = dy[n0 + n, k, p // dy.shape[3], p % dy.shape[3]]
+    @kernel
+    def fold_rows(dy, K, P, dYc, y0):
+        """dYc[k, n*P + p] = dy (flat, from y0 = n0*K*P) [(n*K + k)*P + p]."""
+        idx = index(cuda.grid(1))
+        if idx < dYc.size:
+            k, col = split(idx, dYc.shape[1])
+            n, p = split(col, P)
+            dYc[k, col] = dy[y0 + (n * K + k) * P + p]
+    return col2im, unfold_rows, fold_rows
 
 
 def _chunk(N, CRS, P):
@@ -109,10 +125,15 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
         _im2col[(blocks, min(MAX_GRID_Y, C - c0)), THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0)
 
 
+def _wide(*arrays):
+    return max(a.size for a in arrays) >= 2**31
+
+
 def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
     b = dcols.shape[1] // (OH * OW)
     C, H, W = dx.shape[1:]
-    _col2im[blocks_for(b * C * H * W), THREADS](dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx)
+    kernel = _per_element(_wide(dcols, dx))[0]
+    kernel[blocks_for(b * C * H * W), THREADS](dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx)
 
 
 def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
@@ -128,7 +149,8 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
         im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         Yc = device_empty((K, b * P), x.dtype)
         matmul(W2, cols, Yc)
-        _unfold_rows[blocks_for(Yc.size), THREADS](Yc, bias, has_bias, n0, y)
+        unfold_rows = _per_element(_wide(Yc, y))[1]
+        unfold_rows[blocks_for(Yc.size), THREADS](Yc, bias, has_bias, K, P, flat(y), n0 * K * P)
 
 
 def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
@@ -141,7 +163,8 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
         cols = device_empty((CRS, b * P), x.dtype)
         im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         dYc = device_empty((K, b * P), x.dtype)
-        _fold_rows[blocks_for(dYc.size), THREADS](dy, n0, dYc)
+        fold_rows = _per_element(_wide(dYc, dy))[2]
+        fold_rows[blocks_for(dYc.size), THREADS](flat(dy), K, P, dYc, n0 * K * P)
         matmul(dYc, cols, dW2, tb=True, accumulate=n0 > 0)
         sum_into(dYc, dbias, 1, accumulate=n0 > 0)
         dcols = device_empty((CRS, b * P), x.dtype)
