@@ -55,11 +55,14 @@ def check(name, *args):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("chunked", [False, True])
-def test_conv2d(rng, dtype, chunked, monkeypatch):
-    if chunked:       # a column buffer of one image: two chunks, the second from n0 = 1
-        from fastnn.kernels.cuda import conv
+@pytest.mark.parametrize("mode", ["one chunk", "chunks", "64-bit"])
+def test_conv2d(rng, dtype, mode, monkeypatch):
+    from fastnn.kernels.cuda import conv
+    if mode == "chunks":      # a column buffer of one image: two chunks, the second from n0 = 1
         monkeypatch.setattr(conv, "CHUNK_ELEMENTS", 2 * 3 * 2 * 3 * 3)
+    if mode == "64-bit":      # the per-element kernels of arrays of 2^31 elements or more
+        per_element = conv._per_element
+        monkeypatch.setattr(conv, "_per_element", lambda wide: per_element(True))
     x, w, b = rand((2, 2, 5, 4), dtype, rng), rand((3, 2, 3, 2), dtype, rng), rand((3,), dtype, rng)
     (y,) = check("conv2d", x, w, b, (2, 1), (1, 0))
     check("conv2d_backward", rand(y.shape, dtype, rng), x, w, (2, 1), (1, 0))

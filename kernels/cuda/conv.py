@@ -15,9 +15,10 @@ of the largest size per product, which is what keeps the GPU busy.
 """
 import functools
 
+import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32, u64, view
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32, view
 from ._launch import kernel
 from .gemm import matmul, sum_into
 
@@ -52,10 +53,11 @@ def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
 @functools.cache
 def _per_element(wide):
     """(col2im, unfold_rows, fold_rows): the passes with a thread per element,
-    which split its flat index into coordinates: 32-bit divisions (about twenty
-    instructions each), or 64-bit ones (a subroutine call each) when `wide`,
-    for arrays of 2^31 elements or more."""
-    index = u64 if wide else u32
+    which split its flat index into coordinates: unsigned 32-bit divisions
+    (about twenty instructions each), or signed 64-bit ones (a subroutine call
+    each) when `wide`, for arrays of 2^31 elements or more. Not unsigned 64-bit:
+    Numba computes a mix of those and signed integers in floating point."""
+    index = numba.int64 if wide else u32
 
     @cuda.jit(device=True)
     def split(a, b):
