@@ -9,6 +9,10 @@ unrolled, but a warp skips the branches none of its threads take.
 Needs: numba-cuda, libnvvm and ptxas (a CUDA toolkit), NVRTC and nvdisasm
 (`pip install nvidia-cuda-nvrtc nvidia-cuda-nvdisasm` give both).
 Run: python bench/sass_counts.py [float32|float64]
+     python bench/sass_counts.py --compile-all
+The second compiles every variant of those kernels (window shapes, tile
+shapes, dtypes, 32- and 64-bit indexing) for sm_90: a typing error there
+shows on a GPU only, never on the simulator, which runs kernels as Python.
 """
 import glob
 import os
@@ -25,7 +29,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import batchnorm, pool
+from fastnn.kernels.cuda import batchnorm, conv, pool
 
 CC = (9, 0)
 
@@ -91,7 +95,48 @@ def counts(dtype):
     return out
 
 
+def compile_all():
+    """Compile every variant of the tiled pooling, batch norm and conv
+    per-element kernels for CC; returns how many."""
+    i, flag, f64 = types.int64, types.boolean, types.float64
+    windows = ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3), (1, 4, 1, 2), (3, 2, 2, 1), (5, 5, 5, 5))
+    n = 0
+
+    def build(kernel, sig):
+        nonlocal n
+        compile_ptx(kernel.py_func, sig, cc=CC)
+        n += 1
+
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        v = numba.from_dtype(dtype)
+        a1, a2, a3, a4 = v[::1], v[:, ::1], v[:, :, ::1], v[:, :, :, ::1]
+        for tx in (8, 16, 32):
+            for tile in ((tx, 256 // tx, pool.ROWS_PER_THREAD), (tx, max(1, 32 // tx), pool.ROWS_PER_THREAD)):
+                for kh, kw, sh, sw in windows:
+                    for avg in (False, True):
+                        build(pool._tiled_forward(avg, dtype, kh, kw, sh, sw, tile), (a1, i, i, i, i, i, i, v, v, a1, i))
+                    build(pool._tiled_avg_backward(dtype, kh, kw, sh, sw, tile), (a1, i, i, i, i, i, i, v, a1, i))
+                    build(pool._tiled_max_backward(dtype, kh, kw, sh, sw, tile),
+                          (a1, a1, i, i, i, i, i, i, v, a1, i))
+                for backward in (False, True):
+                    build(pool._tiled_2x2(dtype, tile, backward), (a1, a1, i, i, i, i, a1, i))
+        for wide in (False, True):
+            normalize, grad_input = batchnorm._pointwise(wide)
+            build(normalize, (a1, i, i, a1, a1, flag, flag, f64[::1], f64[::1], a1))
+            build(grad_input, (a1, a1, i, i, a1, flag, f64[::1], f64[::1], f64[:, ::1], flag, f64, a1))
+            col2im, unfold_rows, fold_rows = conv._per_element(wide)
+            build(col2im, (a2, i, i, i, i, i, i, i, i, i, i, a4))
+            build(unfold_rows, (a2, a1, flag, i, i, a1, i))
+            build(fold_rows, (a1, i, i, a2, i))
+        build(batchnorm._stats_partial, (a3, f64[:, :, ::1]))
+        build(batchnorm._grad_partial, (a3, a3, f64[::1], f64[:, :, ::1]))
+    return n
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--compile-all"]:
+        print(f"{compile_all()} kernel variants compile for sm_{CC[0]}{CC[1]}")
+        sys.exit()
     dtype = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
     print(f"{dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread")
     for name, (regs, n) in counts(dtype).items():
