@@ -109,9 +109,10 @@ def _geometry(tile, kh, kw, sh, sw):
 # unsigned wherever that is exact:
 # - thread and block indices are masked to their ranges (_thread, _tile_origin):
 #   every index built from them and constants is then known small and >= 0;
-# - offsets within a plane are 32-bit (_u32, _device.u32): tiles run only on planes of fewer
-#   than PLANE_LIMIT = 2^31 elements, so a negative row or column wraps past
-#   every size and 0 <= i < n is one unsigned compare (_below);
+# - offsets within a plane are 32-bit (_u32, from _device): tiles run only on
+#   planes of fewer than PLANE_LIMIT = 2^31 elements, so a negative row or
+#   column wraps past every size and 0 <= i < n is one unsigned compare
+#   (_below);
 # - a plane's first element is an unsigned 64-bit index (_plane): nothing built
 #   on it is wrapped.
 
