@@ -10,13 +10,16 @@ channels against 132 SMs on an H100), so each channel is cut into S slices:
      no atomics) and derives the per-channel constants;
   3. one thread per element applies them.
 
-No division per element: the slices walk a channel's (n, p) with a carry
-(_advance), and the elementwise passes find an element's channel with 32-bit
-divisions when the array allows (_pointwise). Numba's 64-bit division of
-runtime values is a subroutine call; these passes had two to three of them an
-element. SASS a thread (bench/sass_counts.py, sm_90, float32): normalize
-585 -> 98 instructions, the input gradient 638 -> 113. Not yet timed on a GPU;
-before, on an H100, fwd+bwd of 32x64x64x64 ran at 0.53-0.85x torch.
+Few divisions per element: the slices walk a channel's (n, p) with a carry
+(_advance), and the elementwise passes find an element's channel with two
+unsigned 32-bit divisions when the array allows (_pointwise). They made two
+to four signed 64-bit divisions an element, with 64-bit index arithmetic
+around them. (Numba's 64-bit division tests whether both values fit in 32
+bits and then takes an inline 32-bit path; a subroutine otherwise.) SASS a
+thread (bench/sass_counts.py, sm_90, float32): normalize 585 -> 98
+instructions (424 outside the division subroutine), the input gradient
+638 -> 113 (383). Not yet timed on a GPU; before, on an H100, fwd+bwd of
+32x64x64x64 ran at 0.53-0.85x torch.
 
     forward:  mean, var (biased) -> y = (x - mean) * inv_std * gamma + beta
     backward: sb = sum dy, sg = sum dy (x - mean) * inv_std  (= dbeta, dgamma)

@@ -46,13 +46,14 @@ two results a thread (one in the old 2x2 pair):
     max forward (3x3/2)         617        328
     avg backward (3x3/1)        404        192
     max backward (3x3/2)        671        382
-    max forward (2x2/2)         381        140
-    max backward (2x2/2)        485        329
+    max forward (2x2/2)     381 (297)      140
+    max backward (2x2/2)    485 (401)      326
 
 "Walked": the block loads its tile as one row-major walk (_walk), so fewer
 warps issue the partial last rows and columns, and these counts understate
-the gain. The old 2x2 pair divided in 64 bits (a subroutine call) to find
-its window. This step is not yet timed on a GPU.
+the gain. The old 2x2 pair found its window with three signed 64-bit
+divisions (in parentheses: its count outside the division subroutine, which
+runs only for values past 32 bits). This step is not yet timed on a GPU.
 Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
 import functools
