@@ -8,7 +8,7 @@ import pytest
 
 devicearray = pytest.importorskip("numba.cuda.cudadrv.devicearray")
 
-from fastnn.kernels.cuda._device import direct_view  # noqa: E402
+from fastnn.kernels.cuda._device import direct_view, view  # noqa: E402
 
 
 class Buffer:
@@ -27,3 +27,11 @@ def test_direct_views_are_numba_reshapes(shape, new, dtype):
     assert (got.shape, got.strides, got.dtype, got.size) == (want.shape, want.strides, want.dtype, want.size)
     assert got.gpu_data is a.gpu_data and got.stream == a.stream
     assert got.is_c_contiguous()
+
+
+def test_other_layouts_take_numba_reshape():
+    """A view of a non-contiguous array would read the wrong elements: it goes to
+    Numba's reshape, which refuses what needs a copy."""
+    a = devicearray.DeviceNDArray((4, 3), (48, 8), np.float32, gpu_data=Buffer())    # every other column
+    with pytest.raises(NotImplementedError):
+        view(a, (12,))

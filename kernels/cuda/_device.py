@@ -53,7 +53,9 @@ def as_device(a):
 if numba.config.ENABLE_CUDASIM:
     def device_empty(shape, dtype):
         return cuda.device_array(shape, dtype=dtype)
+    _DeviceNDArray = None
 else:
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray as _DeviceNDArray
     from ._memory import device_array as device_empty   # cached: see _memory.py
 
 
@@ -70,14 +72,15 @@ def step(a, t):
 
 
 def view(a, shape):
-    """The C-contiguous device array a seen as `shape` (as many elements), no
-    copy. Built directly, as in `step`: DeviceNDArray.reshape goes through
-    Numba's general reshape of a dummy array, 3.1 us a call against 1.2 us
-    here (a 2-core Zen 5 host; 8 against 2.8 on an H100's), and the GPU paths
-    of fastnn.functional reshape a few arrays a call."""
-    if numba.config.ENABLE_CUDASIM:
-        return a.reshape(shape)
-    return direct_view(a, shape)
+    """a seen as `shape` (as many elements), no copy. A C-contiguous Numba device
+    array's view is built directly, as in `step`: DeviceNDArray.reshape goes
+    through Numba's general reshape of a dummy array, 3.1 us a call against
+    1.2 us here (a 2-core Zen 5 host; 8 against 2.8 on an H100's), and the GPU
+    paths of fastnn.functional reshape a few arrays a call. Anything else (the
+    simulator's arrays, other layouts) takes its own reshape."""
+    if type(a) is _DeviceNDArray and a.is_c_contiguous():
+        return direct_view(a, shape)
+    return a.reshape(shape)
 
 
 def direct_view(a, shape):
