@@ -1,7 +1,9 @@
-"""Instructions a thread of the pooling and batch norm kernels, without a GPU.
+"""Instructions a thread of the pooling, batch norm and conv per-element
+kernels, without a GPU.
 
-These kernels were instruction-bound (kernels/cuda/pool.py, batchnorm.py), so
-their SASS instruction counts are the figure to watch between GPU sessions. This script
+These kernels were instruction-bound (kernels/cuda/pool.py, batchnorm.py,
+conv.py), so their SASS instruction counts are the figure to watch between
+GPU sessions. This script
 compiles them for sm_90 (H100) with the CUDA toolkit's NVVM, assembles the PTX
 with ptxas and counts what nvdisasm prints. Static counts: every loop here is
 unrolled, but a warp skips the branches none of its threads take.
@@ -54,8 +56,9 @@ def _tool(name):
 
 def counts(dtype):
     """{kernel: (registers, instructions)}: the tiled pooling kernels on 3x3
-    windows and the 2x2 pair (ROWS_PER_THREAD results a thread), and batch
-    norm's (a slice's partial sums: a loop; the elementwise passes)."""
+    windows and the 2x2 pair (ROWS_PER_THREAD results a thread), batch norm's
+    (a slice's partial sums: a loop; the elementwise passes) and conv's moves
+    to and from the GEMM layout."""
     ptxas, nvdisasm = _tool("ptxas"), _tool("nvdisasm")
     arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
     tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
@@ -70,7 +73,8 @@ def counts(dtype):
         "max forward 2x2/2": (pool._tiled_2x2(dtype, tile, False), (arr, arr, i64, i64, i64, i64, arr, i64)),
         "max backward 2x2/2": (pool._tiled_2x2(dtype, tile, True), (arr, arr, i64, i64, i64, i64, arr, i64)),
     }
-    f64, flag, arr3 = types.float64, types.boolean, numba.from_dtype(dtype)[:, :, ::1]
+    f64, flag = types.float64, types.boolean
+    arr2, arr3 = numba.from_dtype(dtype)[:, ::1], numba.from_dtype(dtype)[:, :, ::1]
     normalize, grad_input = batchnorm._pointwise(False)
     kernels.update({
         "bn stats partial": (batchnorm._stats_partial, (arr3, f64[:, :, ::1])),
@@ -78,6 +82,8 @@ def counts(dtype):
         "bn grad partial": (batchnorm._grad_partial, (arr3, arr3, f64[::1], f64[:, :, ::1])),
         "bn grad input": (grad_input, (arr, arr, i64, i64, arr, flag, f64[::1], f64[::1], f64[:, ::1], flag,
                                        f64, arr)),
+        "conv unfold rows": (conv._per_element(False)[1], (arr2, arr, flag, i64, i64, arr, i64)),
+        "conv fold rows": (conv._per_element(False)[2], (arr, i64, i64, arr2, i64)),
     })
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
