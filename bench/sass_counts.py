@@ -63,13 +63,12 @@ def counts(dtype):
     arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
     tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
     forward_sig = (arr, i64, i64, i64, i64, i64, i64, val, val, arr, i64)
+    backward_sig = (arr, arr, i64, i64, i64, i64, i64, i64, val, val, arr, i64)
     kernels = {
         "avg forward 3x3/1": (pool._tiled_forward(True, dtype, 3, 3, 1, 1, tile), forward_sig),
         "max forward 3x3/2": (pool._tiled_forward(False, dtype, 3, 3, 2, 2, tile), forward_sig),
-        "avg backward 3x3/1": (pool._tiled_avg_backward(dtype, 3, 3, 1, 1, tile),
-                               (arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
-        "max backward 3x3/2": (pool._tiled_max_backward(dtype, 3, 3, 2, 2, tile),
-                               (arr, arr, i64, i64, i64, i64, i64, i64, val, arr, i64)),
+        "avg backward 3x3/1": (pool._tiled_backward(True, dtype, 3, 3, 1, 1, tile), backward_sig),
+        "max backward 3x3/2": (pool._tiled_backward(False, dtype, 3, 3, 2, 2, tile), backward_sig),
         "max forward 2x2/2": (pool._tiled_2x2(dtype, tile, False), (arr, arr, i64, i64, i64, i64, arr, i64)),
         "max backward 2x2/2": (pool._tiled_2x2(dtype, tile, True), (arr, arr, i64, i64, i64, i64, arr, i64)),
     }
@@ -121,9 +120,9 @@ def compile_all():
                 for kh, kw, sh, sw in windows:
                     for avg in (False, True):
                         build(pool._tiled_forward(avg, dtype, kh, kw, sh, sw, tile), (a1, i, i, i, i, i, i, v, v, a1, i))
-                    build(pool._tiled_avg_backward(dtype, kh, kw, sh, sw, tile), (a1, i, i, i, i, i, i, v, a1, i))
-                    build(pool._tiled_max_backward(dtype, kh, kw, sh, sw, tile),
-                          (a1, a1, i, i, i, i, i, i, v, a1, i))
+                    for avg in (False, True):
+                        build(pool._tiled_backward(avg, dtype, kh, kw, sh, sw, tile),
+                              (a1, a1, i, i, i, i, i, i, v, v, a1, i))
                 for backward in (False, True):
                     build(pool._tiled_2x2(dtype, tile, backward), (a1, a1, i, i, i, i, a1, i))
         for wide in (False, True):

@@ -45,7 +45,7 @@ two results a thread (one in the old 2x2 pair):
     avg forward (3x3/1)         299        178
     max forward (3x3/2)         617        328
     avg backward (3x3/1)        404        192
-    max backward (3x3/2)        671        382
+    max backward (3x3/2)        671        379
     max forward (2x2/2)     381 (297)      140
     max backward (2x2/2)    485 (401)      326
 
@@ -296,72 +296,54 @@ def _tiled_forward(avg, dtype, kh, kw, sh, sw, tile):
 
 
 @functools.cache
-def _tiled_avg_backward(dtype, kh, kw, sh, sw, tile):
-    """dx <- inv * the sum of dy over the windows covering each input; dy and dx flat."""
+def _tiled_backward(avg, dtype, kh, kw, sh, sw, tile):
+    """dx <- the sum of dy over the windows covering each input: times 1 / (kh *
+    kw) for avg; for max, over the windows whose first maximum in x it is.
+    dy, x and dx flat (x unused for avg)."""
     tx, ty, rows = tile
     g = _geometry(tile, kh, kw, sh, sw)
     TH, TW, DH, DW = g["TH"], g["TW"], g["DH"], g["DW"]
+    BH, BW = (1, 1) if avg else (g["BH"], g["BW"])      # no x tile, no argmaxes for avg
+    AH, AW = (1, 1) if avg else (DH, DW)
     nbt = numba.from_dtype(dtype)
-    load, gather = _loader(DH, DW, tx, ty), _covering_sum(dtype, kh, kw, sh, sw, False)
+    load_dy, load_x, argmax = _loader(DH, DW, tx, ty), _loader(BH, BW, tx, ty), _tile_argmax(kh, kw, BW)
+    gather = _covering_sum(dtype, kh, kw, sh, sw, not avg)
 
     @kernel
-    def avg_backward(dy, OH, OW, ph, pw, H, W, inv, dx, nc0):
-        d = cuda.shared.array((DH, DW), nbt)
+    def backward(dy, x, OH, OW, ph, pw, H, W, lowest, inv, dx, nc0):
+        """lowest: -inf, the max's padding; inv: 1 / (kh * kw), for avg."""
+        d = cuda.shared.array((DH, DW), nbt)                # the covering windows' dy
+        t = cuda.shared.array((BH, BW), nbt)                # max: the x they see
+        arg = cuda.shared.array((AH, AW), numba.uint32)     # max: r * BW + s of each window's max in t
         nc, h0, w0 = _tile_origin(TH, TW, nc0)
         bi, bj = _first_window(h0, ph, kh, sh), _first_window(w0, pw, kw, sw)
-        load(d, dy, _plane(nc, OH * OW), bi, bj, OH, OW, nbt(0))
-        cuda.syncthreads()
-        lx, ly = _thread(tx, ty)
-        w = w0 + lx
-        for k in range(rows):
-            h = h0 + ly + k * ty
-            if _below(h, H) and _below(w, W):
-                lr, lc = h - bi * sh + ph, w - bj * sw + pw     # from window (bi, bj)'s top left
-                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, d, 0, lr, lc) * inv
-    return avg_backward
-
-
-@functools.cache
-def _tiled_max_backward(dtype, kh, kw, sh, sw, tile):
-    """dx <- the sum of dy over the windows covering each input whose first
-    maximum in x it is; dy, x and dx flat."""
-    tx, ty, rows = tile
-    g = _geometry(tile, kh, kw, sh, sw)
-    TH, TW, DH, DW, BH, BW = (g[n] for n in ("TH", "TW", "DH", "DW", "BH", "BW"))
-    nbt = numba.from_dtype(dtype)
-    load, load_dy, argmax = _loader(BH, BW, tx, ty), _loader(DH, DW, tx, ty), _tile_argmax(kh, kw, BW)
-    gather = _covering_sum(dtype, kh, kw, sh, sw, True)
-
-    @kernel
-    def max_backward(dy, x, OH, OW, ph, pw, H, W, lowest, dx, nc0):
-        t = cuda.shared.array((BH, BW), nbt)
-        d = cuda.shared.array((DH, DW), nbt)
-        arg = cuda.shared.array((DH, DW), numba.uint32)     # r * BW + s of the window's max in t
-        nc, h0, w0 = _tile_origin(TH, TW, nc0)
-        bi, bj = _first_window(h0, ph, kh, sh), _first_window(w0, pw, kw, sw)
-        r0, c0 = bi * sh - ph, bj * sw - pw
-        load(t, x, _plane(nc, H * W), r0, c0, H, W, lowest)
+        r0, c0 = bi * sh - ph, bj * sw - pw                 # window (bi, bj)'s top left
         load_dy(d, dy, _plane(nc, OH * OW), bi, bj, OH, OW, nbt(0))
+        if not avg:
+            load_x(t, x, _plane(nc, H * W), r0, c0, H, W, lowest)
         cuda.syncthreads()
-        for k in range(-(-(DH * DW) // (tx * ty))):
-            e, a, b = _walk(k, DW, tx, ty)
-            if e < DH * DW:
-                i, j = bi + a, bj + b
-                if _below(i, OH) and _below(j, OW):
-                    top, left = r0 + a * sh, c0 + b * sw
-                    arg[a, b] = argmax(t, a * sh, b * sw, _padding_before(top, ph), _padding_before(left, pw))[1]
-                else:
-                    arg[a, b] = NO_WINDOW
-        cuda.syncthreads()
+        if not avg:
+            for k in range(-(-(DH * DW) // (tx * ty))):
+                e, a, b = _walk(k, DW, tx, ty)
+                if e < DH * DW:
+                    i, j = bi + a, bj + b
+                    if _below(i, OH) and _below(j, OW):
+                        top, left = r0 + a * sh, c0 + b * sw
+                        arg[a, b] = argmax(t, a * sh, b * sw, _padding_before(top, ph),
+                                           _padding_before(left, pw))[1]
+                    else:
+                        arg[a, b] = NO_WINDOW
+            cuda.syncthreads()
         lx, ly = _thread(tx, ty)
         w = w0 + lx
         for k in range(rows):
             h = h0 + ly + k * ty
             if _below(h, H) and _below(w, W):
-                lr, lc = h - r0, w - c0          # as in avg_backward
+                lr, lc = h - r0, w - c0
                 # me < 2^31 when compared: an input that a window covers is in t
-                dx[_at(_plane(nc, H * W), h, w, W)] = gather(d, arg, _u32(lr * BW + lc), lr, lc)
-    return max_backward
+                v = gather(d, arg, _u32(lr * BW + lc), lr, lc)
+                dx[_at(_plane(nc, H * W), h, w, W)] = v * inv if avg else v
+    return backward
 
 
 @cuda.jit(device=True)
@@ -569,8 +551,8 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
     OH, OW = dy.shape[2], dy.shape[3]
     tile = _tile("max_backward", x.dtype.itemsize, kh, kw, sh, sw, H, W, max(H * W, OH * OW))
     if tile:
-        _tiled_launch(_tiled_max_backward(x.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), flat(x),
-                      OH, OW, ph, pw, H, W, x.dtype.type(-np.inf), flat(dx))
+        _tiled_launch(_tiled_backward(False, x.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), flat(x),
+                      OH, OW, ph, pw, H, W, x.dtype.type(-np.inf), x.dtype.type(1), flat(dx))
     elif dx.size:
         # Each window's argmax once, into scratch (as the indices torch's forward
         # saves), then a gather over them: recomputing the argmax of every window
@@ -615,7 +597,8 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     OH, OW, H, W = dy.shape[2], dy.shape[3], dx.shape[2], dx.shape[3]
     tile = _tile("avg_backward", dx.dtype.itemsize, kh, kw, sh, sw, H, W, max(H * W, OH * OW))
     if tile:
-        _tiled_launch(_tiled_avg_backward(dx.dtype, kh, kw, sh, sw, tile), dx, tile, flat(dy), OH, OW,
-                      ph, pw, H, W, inv, flat(dx))
+        fdy = flat(dy)
+        _tiled_launch(_tiled_backward(True, dx.dtype, kh, kw, sh, sw, tile), dx, tile, fdy, fdy, OH, OW,
+                      ph, pw, H, W, dx.dtype.type(0), inv, flat(dx))
     else:
         _launch(_avg_backward, dx, _planes(dy), OH, OW, kh, kw, sh, sw, ph, pw, inv, W, _planes(dx))
