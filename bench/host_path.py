@@ -20,6 +20,7 @@ from numba.cuda.cudadrv.devicearray import DeviceNDArray
 import fastnn.functional as F
 import fastnn.kernels.cuda as K
 from fastnn.kernels.cuda import _device
+from fastnn.kernels.cuda._memory import c_strides
 
 
 class _Buffer:
@@ -29,11 +30,7 @@ class _Buffer:
 
 def _device_array(shape, dtype=np.float32):
     dtype = np.dtype(dtype)
-    strides, n = [], dtype.itemsize
-    for d in reversed(shape):
-        strides.insert(0, n)
-        n *= d
-    return DeviceNDArray(shape, strides, dtype, gpu_data=_Buffer())
+    return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype, gpu_data=_Buffer())
 
 
 def _stub():

@@ -11,6 +11,7 @@ import numpy as np
 from numba import cuda
 
 from ._launch import kernel
+from ._memory import c_strides
 
 THREADS = 256
 MAX_GRID_Y = 65535          # the y (and z) grid dimensions' limit; x goes to 2^31 - 1
@@ -28,6 +29,13 @@ if numba.config.ENABLE_CUDASIM:
         return int(v) & 0xFFFFFFFFFFFFFFFF
 else:
     u32, u64 = numba.uint32, numba.uint64
+
+
+def needs_64_bit(*arrays):
+    """Whether a kernel over these arrays must index in 64 bits: one of them has
+    2^31 elements or more. Those kernels use signed int64, not u64: Numba
+    computes a mix of unsigned and signed 64-bit integers in floating point."""
+    return max(a.size for a in arrays) >= 2**31
 
 
 def blocks_for(n, threads=THREADS):
@@ -85,11 +93,8 @@ def view(a, shape):
 
 def direct_view(a, shape):
     """`view` on a real GPU (tests/test_cuda_views.py checks it on the host)."""
-    strides, n = [], a.dtype.itemsize
-    for d in reversed(shape):
-        strides.append(n)
-        n *= d
-    return type(a)(tuple(shape), tuple(reversed(strides)), a.dtype, stream=a.stream, gpu_data=a.gpu_data)
+    shape = tuple(shape)
+    return type(a)(shape, c_strides(shape, a.dtype.itemsize), a.dtype, stream=a.stream, gpu_data=a.gpu_data)
 
 
 def flat(a):

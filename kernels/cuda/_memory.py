@@ -79,6 +79,15 @@ def _new_block(size):
 _cache = BlockCache(_new_block)
 
 
+def c_strides(shape, itemsize):
+    """The strides, in bytes, of a C-contiguous array of `shape`."""
+    strides, step = [], itemsize
+    for s in reversed(shape):
+        strides.append(step)
+        step *= s
+    return tuple(reversed(strides))
+
+
 def device_array(shape, dtype):
     """An uninitialised C-contiguous device array, from the cache (a real GPU only:
     the simulator's arrays are NumPy arrays)."""
@@ -92,11 +101,7 @@ def device_array(shape, dtype):
     block, size = _cache.take(nbytes)
     mem = MemoryPointer(block.context, block.device_pointer, size,
                         finalizer=lambda: _cache.give_back(block, size))
-    strides, step = [], dtype.itemsize
-    for s in reversed(shape):
-        strides.append(step)
-        step *= s
-    return DeviceNDArray(shape, tuple(reversed(strides)), dtype, gpu_data=mem)
+    return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype, gpu_data=mem)
 
 
 def empty_cache():

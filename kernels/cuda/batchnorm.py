@@ -31,10 +31,11 @@ Math as in kernels/cpu/batchnorm.py; reference: fastnn/reference/batchnorm.py.
 import functools
 import math
 
+import numba
 import numpy as np
 from numba import cuda, float64
 
-from ._device import THREADS, blocks_for, device_empty, flat, u32, u64
+from ._device import THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, u64
 from ._launch import kernel
 
 BLOCKS_WANTED = 1024      # a few waves on the largest GPUs
@@ -170,10 +171,9 @@ def _grad_final(parts, inv_std, sums, dgamma, dbeta):
 @functools.cache
 def _pointwise(wide):
     """(normalize, grad_input): the elementwise passes over flat (N*C*P) arrays,
-    a thread per element, whose channel is (i // P) % C: two 32-bit divisions
-    (about twenty instructions each), or 64-bit ones when `wide` (arrays of
-    2^31 elements or more: the grid passes the array's end)."""
-    index = u64 if wide else u32
+    a thread per element, whose channel is (i // P) % C: two unsigned 32-bit
+    divisions, or signed 64-bit ones when `wide` (_device.needs_64_bit)."""
+    index = numba.int64 if wide else u32
 
     @kernel
     def normalize(x, C, P, gamma, beta, has_gamma, has_beta, mean, inv_std, y):
@@ -235,7 +235,7 @@ def batch_norm_forward_train(x, gamma, beta, eps, y, mean, var, inv_std):
 def batch_norm_forward_eval(x, gamma, beta, mean, inv_std, y):
     (gamma, hg), (beta, hb) = _or_dummy(gamma, mean), _or_dummy(beta, mean)
     N, C, P = x.shape
-    normalize = _pointwise(x.size >= 2**31)[0]
+    normalize = _pointwise(needs_64_bit(x, y))[0]
     normalize[blocks_for(x.size), THREADS](flat(x), C, P, gamma, beta, hg, hb, mean, inv_std, flat(y))
 
 
@@ -246,7 +246,7 @@ def batch_norm_backward(dy, x, gamma, mean, inv_std, training, dx, dgamma, dbeta
     _grad_final[blocks_for(mean.size), THREADS](parts, inv_std, sums, dgamma, dbeta)
     gamma, hg = _or_dummy(gamma, mean)
     N, C, P = x.shape
-    grad_input = _pointwise(x.size >= 2**31)[1]
+    grad_input = _pointwise(needs_64_bit(x, dx))[1]
     grad_input[blocks_for(x.size), THREADS](flat(dy), flat(x), C, P, gamma, hg, mean, inv_std, sums, training,
                                              1.0 / (N * P), flat(dx))
 

@@ -19,7 +19,7 @@ import functools
 import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32, view
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, view
 from ._launch import kernel
 from .gemm import matmul, sum_into
 
@@ -55,9 +55,7 @@ def _im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0):
 def _per_element(wide):
     """(col2im, unfold_rows, fold_rows): the passes with a thread per element,
     which split its flat index into coordinates: unsigned 32-bit divisions, or
-    signed 64-bit ones when `wide`, for arrays of 2^31 elements or more. Not
-    unsigned 64-bit: Numba computes a mix of those and signed integers in
-    floating point."""
+    signed 64-bit ones when `wide` (_device.needs_64_bit)."""
     index = numba.int64 if wide else u32
 
     @cuda.jit(device=True)
@@ -128,14 +126,10 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
         _im2col[(blocks, min(MAX_GRID_Y, C - c0)), THREADS](x, n0, R, S, sh, sw, ph, pw, OH, OW, cols, c0)
 
 
-def _wide(*arrays):
-    return max(a.size for a in arrays) >= 2**31
-
-
 def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
     b = dcols.shape[1] // (OH * OW)
     C, H, W = dx.shape[1:]
-    kernel = _per_element(_wide(dcols, dx))[0]
+    kernel = _per_element(needs_64_bit(dcols, dx))[0]
     kernel[blocks_for(b * C * H * W), THREADS](dcols, n0, b, R, S, sh, sw, ph, pw, OH, OW, dx)
 
 
@@ -152,7 +146,7 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
         im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         Yc = device_empty((K, b * P), x.dtype)
         matmul(W2, cols, Yc)
-        unfold_rows = _per_element(_wide(Yc, y))[1]
+        unfold_rows = _per_element(needs_64_bit(Yc, y))[1]
         unfold_rows[blocks_for(Yc.size), THREADS](Yc, bias, has_bias, K, P, flat(y), n0 * K * P)
 
 
@@ -166,7 +160,7 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
         cols = device_empty((CRS, b * P), x.dtype)
         im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         dYc = device_empty((K, b * P), x.dtype)
-        fold_rows = _per_element(_wide(dYc, dy))[2]
+        fold_rows = _per_element(needs_64_bit(dYc, dy))[2]
         fold_rows[blocks_for(dYc.size), THREADS](flat(dy), K, P, dYc, n0 * K * P)
         matmul(dYc, cols, dW2, tb=True, accumulate=n0 > 0)
         sum_into(dYc, dbias, 1, accumulate=n0 > 0)
