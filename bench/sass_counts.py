@@ -31,7 +31,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import batchnorm, conv, pool
+from fastnn.kernels.cuda import batchnorm, conv, pool, reduce
 
 CC = (9, 0)
 
@@ -102,7 +102,7 @@ def counts(dtype):
 
 def compile_all():
     """Compile every variant of the tiled pooling, batch norm and conv
-    per-element kernels for CC; returns how many."""
+    per-element kernels and the bias sums for CC; returns how many."""
     i, flag, f64 = types.int64, types.boolean, types.float64
     windows = ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3), (1, 4, 1, 2), (3, 2, 2, 1), (5, 5, 5, 5))
     n = 0
@@ -135,6 +135,9 @@ def compile_all():
             build(fold_rows, (a1, i, i, a2, i))
         build(batchnorm._stats_partial, (a3, f64[:, :, ::1]))
         build(batchnorm._grad_partial, (a3, a3, f64[::1], f64[:, :, ::1]))
+        build(reduce._channel_partial, (a3, f64[:, ::1]))
+        build(reduce._column_partial, (a2, f64[:, ::1]))
+        build(reduce._add_slices, (f64[:, ::1], a1))
     return n
 
 

@@ -358,3 +358,25 @@ def test_gemm_tiled_kernel_and_cublas(rng, monkeypatch, dtype, ta, tb, accumulat
         C = dev(C0.copy())
         gemm.matmul(dev(A), dev(B), C, ta=ta, tb=tb, accumulate=accumulate)
         assert_close(host(C), want, name=backend)
+
+
+@pytest.mark.parametrize("shape, dtype", [((3, 2, 1500), np.float32), ((2, 3, 1), np.float64),
+                                          ((1, 4, 7), np.float32)])
+def test_channel_sum_in_slices(rng, dtype, shape):
+    """conv's bias gradient: one slice, or several (N*P past 8 elements a thread)."""
+    from fastnn.kernels.cuda import reduce
+    x = rand(shape, dtype, rng)
+    out = dev(np.full(shape[1], np.nan, dtype))
+    reduce.channel_sum(dev(x), out)
+    assert reduce.slices(shape[1], shape[0] * shape[2]) == (3 if shape[2] == 1500 else 1)
+    assert_close(host(out), x.sum(axis=(0, 2)))
+
+
+@pytest.mark.parametrize("shape, dtype", [((700, 45), np.float32), ((3, 70), np.float64), ((1, 1), np.float32)])
+def test_column_sum_in_slices(rng, dtype, shape):
+    """linear's and the RNNs' bias gradients: partial groups of columns, one or several slices of rows."""
+    from fastnn.kernels.cuda import reduce
+    x = rand(shape, dtype, rng)
+    out = dev(np.full(shape[1], np.nan, dtype))
+    reduce.column_sum(dev(x), out)
+    assert_close(host(out), x.sum(axis=0))

@@ -1,8 +1,8 @@
 """Batch normalisation on the GPU, on (N, C, P) views.
 
 A channel's statistics, and the backward's two sums, are reductions over its
-M = N*P elements. One block per channel would leave most of the GPU idle (64
-channels against 132 SMs on an H100), so each channel is cut into S slices:
+M = N*P elements, cut into slices as the bias gradients' sums are
+(reduce.py):
 
   1. a block per (channel, slice) writes the slice's partial sums (float64,
      shifted by the channel's first value as on the CPU);
@@ -11,7 +11,7 @@ channels against 132 SMs on an H100), so each channel is cut into S slices:
   3. one thread per element applies them.
 
 Few divisions per element: the slices walk a channel's (n, p) with a carry
-(_advance), and the elementwise passes find an element's channel with two
+(reduce.advance), and the elementwise passes find an element's channel with two
 unsigned 32-bit divisions when the array allows (_pointwise). They made two
 to four signed 64-bit divisions an element, with 64-bit index arithmetic
 around them. (Numba's 64-bit division tests whether both values fit in 32
@@ -37,54 +37,7 @@ from numba import cuda, float64
 
 from ._device import THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, u64
 from ._launch import kernel
-
-BLOCKS_WANTED = 1024      # a few waves on the largest GPUs
-
-
-@cuda.jit(device=True)
-def _block_sum(buf, value):
-    """The sum of one value per thread (a shared-memory tree); all threads get it."""
-    t = cuda.threadIdx.x
-    buf[t] = value
-    cuda.syncthreads()
-    step = cuda.blockDim.x // 2
-    while step > 0:
-        if t < step:
-            buf[t] += buf[t + step]
-        cuda.syncthreads()
-        step //= 2
-    out = buf[0]
-    cuda.syncthreads()
-    return out
-
-
-def _slices(C, M):
-    """Slices per channel: enough blocks to fill the GPU, at least 8 elements a thread."""
-    return max(1, min(-(-BLOCKS_WANTED // C), -(-M // (THREADS * 8))))
-
-
-@cuda.jit(device=True)
-def _slice_range(b, S, M):
-    chunk = (M + S - 1) // S
-    return b * chunk, min(M, (b + 1) * chunk)
-
-
-@cuda.jit(device=True)
-def _channel_walk(k, step, P):
-    """(n, p, dn, dp): element k of a channel's N*P at (n, p), and a step of
-    dn * P + dp elements; unsigned, so that indexing with them wraps nothing."""
-    return u64(k // P), u64(k % P), u64(step // P), u64(step % P)
-
-
-@cuda.jit(device=True)
-def _advance(n, p, dn, dp, P):
-    """(n, p) moved on by dn * P + dp elements (dp < P): a carry, not a division.
-    All unsigned: Numba would compute a mix of unsigned and signed 64-bit
-    integers in floating point."""
-    n, p = n + dn, p + dp
-    if p >= P:
-        n, p = n + u64(1), p - P
-    return n, p
+from .reduce import advance, block_sum, channel_walk, slice_range, slices
 
 
 @kernel
@@ -92,21 +45,21 @@ def _stats_partial(x, parts):
     """parts[c, b] = (sum d, sum d^2) over slice b of channel c, d = x - x[0, c, 0]."""
     c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    k0, k1 = _slice_range(b, parts.shape[1], N * P)
+    k0, k1 = slice_range(b, parts.shape[1], N * P)
     buf = cuda.shared.array(THREADS, float64)
     x0 = x[0, c, 0]
     s = 0.0
     ss = 0.0
     k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
-    n, p, dn, dp = _channel_walk(k, step, P)
+    n, p, dn, dp = channel_walk(k, step, P)
     while k < k1:
         d = x[n, c, p] - x0
         s += d
         ss += d * d
-        n, p = _advance(n, p, dn, dp, u64(P))
+        n, p = advance(n, p, dn, dp, u64(P))
         k += step
-    s = _block_sum(buf, s)
-    ss = _block_sum(buf, ss)
+    s = block_sum(buf, s)
+    ss = block_sum(buf, ss)
     if cuda.threadIdx.x == 0:
         parts[c, b, 0], parts[c, b, 1] = s, ss
 
@@ -133,21 +86,21 @@ def _grad_partial(dy, x, mean, parts):
     """parts[c, b] = (sum dy, sum dy (x - mean)) over slice b of channel c."""
     c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    k0, k1 = _slice_range(b, parts.shape[1], N * P)
+    k0, k1 = slice_range(b, parts.shape[1], N * P)
     buf = cuda.shared.array(THREADS, float64)
     m = mean[c]
     sb = 0.0
     sg = 0.0
     k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
-    n, p, dn, dp = _channel_walk(k, step, P)
+    n, p, dn, dp = channel_walk(k, step, P)
     while k < k1:
         g = dy[n, c, p]
         sb += g
         sg += g * (x[n, c, p] - m)
-        n, p = _advance(n, p, dn, dp, u64(P))
+        n, p = advance(n, p, dn, dp, u64(P))
         k += step
-    sb = _block_sum(buf, sb)
-    sg = _block_sum(buf, sg)
+    sb = block_sum(buf, sb)
+    sg = block_sum(buf, sg)
     if cuda.threadIdx.x == 0:
         parts[c, b, 0], parts[c, b, 1] = sb, sg
 
@@ -221,7 +174,7 @@ def _or_dummy(a, like):
 
 def _partials(x):
     N, C, P = x.shape
-    S = _slices(C, N * P)
+    S = slices(C, N * P)
     return device_empty((C, S, 2), np.float64), (C, S)
 
 

@@ -21,7 +21,8 @@ from numba import cuda
 
 from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, view
 from ._launch import kernel
-from .gemm import matmul, sum_into
+from .gemm import matmul
+from .reduce import channel_sum
 
 CHUNK_ELEMENTS = 1 << 25      # column-matrix elements per chunk: 128 MiB in float32
 
@@ -163,7 +164,7 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
         fold_rows = _per_element(needs_64_bit(dYc, dy))[2]
         fold_rows[blocks_for(dYc.size), THREADS](flat(dy), K, P, dYc, n0 * K * P)
         matmul(dYc, cols, dW2, tb=True, accumulate=n0 > 0)
-        sum_into(dYc, dbias, 1, accumulate=n0 > 0)
         dcols = device_empty((CRS, b * P), x.dtype)
         matmul(W2, dYc, dcols, ta=True)
         col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
+    channel_sum(view(dy, (N, K, P)), dbias)

@@ -9,7 +9,7 @@ instead of K times. op() is a transpose chosen by flag, never a copy.
 import numba
 from numba import cuda
 
-from ._device import as_device, device_empty, fill, flat, view
+from ._device import as_device
 from ._launch import kernel
 
 TILE = 16
@@ -77,12 +77,3 @@ def matmul(A, B, C, ta=False, tb=False, accumulate=False):
     grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
     kernel[grid, (TILE, TILE)](A, B, C, ta, tb, accumulate, C.dtype.type(0))
 
-
-def sum_into(A, out, axis, accumulate=False):
-    """out <- A (2-D) summed over `axis` (0: over rows -> A.shape[1] values; 1: over
-    columns -> A.shape[0]), or out += that. A GEMM with a ones vector: one thread
-    per output summing a long row or column would leave the GPU idle."""
-    n = A.shape[axis]
-    ones = device_empty((n, 1), A.dtype)
-    fill(flat(ones), 1)
-    matmul(A, ones, view(out, (out.shape[0], 1)), ta=axis == 0, accumulate=accumulate)

@@ -1,10 +1,11 @@
 """Fully connected layer on the GPU: GEMMs (gemm.py) plus a bias pass; the
-bias gradient is a GEMM too (gemm.sum_into). Math as in kernels/cpu/linear.py."""
+bias gradient is reduce.column_sum. Math as in kernels/cpu/linear.py."""
 from numba import cuda
 
 from ._device import THREADS, blocks_for
 from ._launch import kernel
-from .gemm import matmul, sum_into
+from .gemm import matmul
+from .reduce import column_sum
 
 
 @kernel
@@ -17,11 +18,6 @@ def _add_row_bias(y, bias):
 def add_row_bias(y, bias):
     if y.size:
         _add_row_bias[blocks_for(y.size), THREADS](y, bias)
-
-
-def column_sum(dy, out):
-    """out (K,) <- the sum of dy (N, K) over its rows."""
-    sum_into(dy, out, 0)
 
 
 def linear_forward(x, weight, bias, y):

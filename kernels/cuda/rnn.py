@@ -11,7 +11,7 @@ from ._device import THREADS, add, blocks_for, step, view
 from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
-from .linear import column_sum
+from .reduce import column_sum
 
 
 @cuda.jit(device=True)
