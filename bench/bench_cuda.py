@@ -241,6 +241,22 @@ def _linear(torch):
     return impls
 
 
+def _gemm_tiled(torch):
+    """The tiled GEMM that runs when CuPy (cuBLAS) is not installed, against cuBLAS through torch."""
+    from fastnn.kernels.cuda.gemm import tiled_matmul
+    a, b = _data((4096, 1024)), _data((1024, 1024), 1)
+    c = cuda.device_array((4096, 1024), np.float32)
+    impls = {"fastnn": lambda: tiled_matmul(a, b, c)}
+    if torch:
+        ta, tb, tc = (torch.as_tensor(v, device="cuda") for v in (a, b, c))
+
+        def torch_matmul():
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.matmul(ta, tb, out=tc)
+        impls["torch"] = torch_matmul
+    return impls
+
+
 def _rnn_weights(G, I=256, H=512):
     return [_data((G * H, I), 1, 0.05), _data((G * H, H), 2, 0.05), _data((G * H,), 3), _data((G * H,), 4)]
 
@@ -334,6 +350,8 @@ WORKLOADS = [
                 (2 * F32 + 1) << 26),
     GpuWorkload("batch_norm", "batch_norm 2d fwd+bwd, 32x64x64x64", _batch_norm),
     GpuWorkload("linear", "linear fwd+bwd, 4096x1024 @ 1024x1024", _linear),
+    GpuWorkload("gemm_tiled", "GEMM 4096x1024 @ 1024x1024 by the tiled kernel (no CuPy), torch: cuBLAS fp32",
+                _gemm_tiled),
     GpuWorkload("lstm_cell", "lstm_cell fwd, N 64, I 256, H 512", _lstm_cell),
     GpuWorkload("lstm", "lstm fwd+bwd, T 50, N 64, I 256, H 512", _lstm),
     # p, m, v read and written, g read

@@ -1,9 +1,10 @@
 """Instructions a thread of the pooling, batch norm and conv per-element
-kernels, without a GPU.
+kernels and of the tiled GEMM, without a GPU.
 
 These kernels were instruction-bound (kernels/cuda/pool.py, batchnorm.py,
-conv.py), so their SASS instruction counts are the figure to watch between
-GPU sessions. This script
+conv.py, gemm.py), so their SASS instruction counts are the figure to watch
+between GPU sessions. For the GEMM, the figure is the inner loop's: FFMAs
+against everything else, and no local memory (spills). This script
 compiles them for sm_90 (H100) with the CUDA toolkit's NVVM, assembles the PTX
 with ptxas and counts what nvdisasm prints. Static counts: every loop here is
 unrolled, but a warp skips the branches none of its threads take.
@@ -31,7 +32,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import batchnorm, conv, pool, reduce
+from fastnn.kernels.cuda import batchnorm, conv, gemm, pool, reduce
 
 CC = (9, 0)
 
@@ -55,10 +56,12 @@ def _tool(name):
 
 
 def counts(dtype):
-    """{kernel: (registers, instructions)}: the tiled pooling kernels on 3x3
-    windows and the 2x2 pair (ROWS_PER_THREAD results a thread), batch norm's
-    (a slice's partial sums: a loop; the elementwise passes) and conv's moves
-    to and from the GEMM layout."""
+    """{kernel: (registers, instructions, GEMM inner loop)}: the tiled pooling
+    kernels on 3x3 windows and the 2x2 pair (ROWS_PER_THREAD results a thread),
+    batch norm's (a slice's partial sums: a loop; the elementwise passes),
+    conv's moves to and from the GEMM layout, and the tiled GEMM at 2x2 and
+    4x4 outputs a thread, whose inner loop is also given as (instructions,
+    FMAs, shared loads)."""
     ptxas, nvdisasm = _tool("ptxas"), _tool("nvdisasm")
     arr, val, i64 = numba.from_dtype(dtype)[::1], numba.from_dtype(dtype), types.int64
     tile = (32, pool.TILE_THREADS // 32, pool.ROWS_PER_THREAD)
@@ -84,6 +87,9 @@ def counts(dtype):
         "conv unfold rows": (conv._per_element(False)[1], (arr2, arr, flag, i64, i64, arr, i64)),
         "conv fold rows": (conv._per_element(False)[2], (arr, i64, i64, arr2, i64)),
     })
+    for R in (2, 4):
+        kernels[f"gemm {R}x{R} a thread"] = (gemm._tiled_kernel(dtype, R, False, False, False),
+                                            (arr2, arr2, arr2, flag, val, i64))
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (k, sig) in kernels.items():
@@ -94,15 +100,30 @@ def counts(dtype):
             asm = subprocess.run([ptxas, f"-arch=sm_{CC[0]}{CC[1]}", "-v", src, "-o", cubin],
                                  capture_output=True, text=True, check=True)
             sass = subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True, check=True).stdout
-            instructions = [line for line in sass.splitlines()
-                            if re.match(r"\s+/\*[0-9a-f]{4,}\*/", line) and "NOP" not in line]
-            out[name] = (int(re.search(r"Used (\d+) registers", asm.stderr).group(1)), len(instructions))
+            lines = sass.splitlines()
+            instructions = [line for line in lines if _is_instruction(line)]
+            out[name] = (int(re.search(r"Used (\d+) registers", asm.stderr).group(1)), len(instructions),
+                         _inner_loop(lines) if name.startswith("gemm") else None)
     return out
 
 
+def _is_instruction(line):
+    return re.match(r"\s+/\*[0-9a-f]{4,}\*/", line) and "NOP" not in line
+
+
+def _inner_loop(lines):
+    """(instructions, FMAs, shared loads) of the loop holding the FMAs: from the
+    last label before the first FMA to the first branch after the last."""
+    fmas = [i for i, line in enumerate(lines) if re.search(r"\b[FD]FMA\b", line)]
+    start = max(i for i in range(fmas[0]) if re.match(r"\.L_x_\d+:", lines[i].strip()))
+    end = next(i for i in range(fmas[-1], len(lines)) if "BRA" in lines[i])
+    body = [line for line in lines[start:end + 1] if _is_instruction(line)]
+    return len(body), sum(bool(re.search(r"\b[FD]FMA\b", b)) for b in body), sum("LDS" in b for b in body)
+
+
 def compile_all():
-    """Compile every variant of the tiled pooling, batch norm and conv
-    per-element kernels and the bias sums for CC; returns how many."""
+    """Compile every variant of the tiled pooling, batch norm, conv
+    per-element, GEMM and bias-sum kernels for CC; returns how many."""
     i, flag, f64 = types.int64, types.boolean, types.float64
     windows = ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3), (1, 4, 1, 2), (3, 2, 2, 1), (5, 5, 5, 5))
     n = 0
@@ -135,6 +156,11 @@ def compile_all():
             build(fold_rows, (a1, i, i, a2, i))
         build(batchnorm._stats_partial, (a3, f64[:, :, ::1]))
         build(batchnorm._grad_partial, (a3, a3, f64[::1], f64[:, :, ::1]))
+        for R in (2, 4):
+            for ta in (False, True):
+                for tb in (False, True):
+                    for wide in (False, True):
+                        build(gemm._tiled_kernel(dtype, R, ta, tb, wide), (a2, a2, a2, flag, v, i))
         build(reduce._channel_partial, (a3, f64[:, ::1]))
         build(reduce._column_partial, (a2, f64[:, ::1]))
         build(reduce._add_slices, (f64[:, ::1], a1))
@@ -147,5 +173,6 @@ if __name__ == "__main__":
         sys.exit()
     dtype = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
     print(f"{dtype}, sm_{CC[0]}{CC[1]}: registers and SASS instructions a thread")
-    for name, (regs, n) in counts(dtype).items():
-        print(f"  {name:20s} {regs:3d} registers  {n:4d} instructions")
+    for name, (regs, n, loop) in counts(dtype).items():
+        inner = f"  (inner loop: {loop[0]}, of which {loop[1]} FMA, {loop[2]} LDS)" if loop else ""
+        print(f"  {name:20s} {regs:3d} registers  {n:4d} instructions{inner}")

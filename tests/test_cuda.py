@@ -339,25 +339,58 @@ def test_optimizers_on_device_match_the_cpu(rng, name, kw):
         assert_close(host(b), a)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ta, tb, accumulate", [(False, False, False), (True, False, True), (False, True, False)])
-def test_gemm_tiled_kernel_and_cublas(rng, monkeypatch, dtype, ta, tb, accumulate):
-    """Both GEMM paths (the tiled kernel always; cuBLAS when CuPy is installed), on a
-    shape that leaves partial tiles in every dimension."""
+@pytest.mark.parametrize("dtype, ta, tb, accumulate",
+                         [(np.float32, False, False, False), (np.float32, True, False, True),
+                          (np.float32, False, True, False), (np.float64, True, True, True)])
+@pytest.mark.parametrize("per_thread", [2, 4])
+def test_gemm_tiled_kernel_and_cublas(rng, monkeypatch, dtype, ta, tb, accumulate, per_thread):
+    """Both GEMM paths (the tiled kernel at each register tile, RxR outputs a
+    thread; cuBLAS when CuPy is installed), on a shape that leaves partial tiles
+    in every dimension and spans 2x2 blocks of C and two steps of k. C is
+    poisoned where it is not accumulated into."""
     from fastnn.kernels.cuda import gemm
-    M, N, Kd = 19, 33, 17
+    M, N, Kd = 16 * per_thread + 3, 16 * per_thread + 5, 17
     A = rand((Kd, M) if ta else (M, Kd), dtype, rng)
     B = rand((N, Kd) if tb else (Kd, N), dtype, rng)
-    C0 = rand((M, N), dtype, rng)
+    C0 = rand((M, N), dtype, rng) if accumulate else np.full((M, N), np.nan, dtype)
     want = (A.T if ta else A) @ (B.T if tb else B) + (C0 if accumulate else 0)
-    for backend in ["tiled"] + (["cublas"] if gemm._cupy is not None else []):
-        if backend == "tiled":
-            monkeypatch.setattr(gemm, "_cupy", None)
-        else:
-            monkeypatch.undo()
+    monkeypatch.setattr(gemm, "_per_thread", lambda M, N: per_thread)
+    cupy = gemm._cupy
+    for backend in ["tiled"] + (["cublas"] if cupy is not None and per_thread == 2 else []):
+        monkeypatch.setattr(gemm, "_cupy", None if backend == "tiled" else cupy)
         C = dev(C0.copy())
         gemm.matmul(dev(A), dev(B), C, ta=ta, tb=tb, accumulate=accumulate)
         assert_close(host(C), want, name=backend)
+
+
+def test_gemm_64_bit_indexing(rng, monkeypatch):
+    """Arrays of 2^31 elements or more index in 64 bits: forced on small ones."""
+    from fastnn.kernels.cuda import gemm
+    monkeypatch.setattr(gemm, "_cupy", None)
+    monkeypatch.setattr(gemm, "needs_64_bit", lambda *arrays: True)
+    A, B = rand((9, 21), np.float64, rng), rand((19, 9), np.float64, rng)
+    C = dev(np.full((21, 19), np.nan, np.float64))
+    gemm.matmul(dev(A), dev(B), C, ta=True, tb=True)
+    assert_close(host(C), A.T @ B.T)
+
+
+def test_gemm_register_tile_follows_the_output_size():
+    from fastnn.kernels.cuda import gemm
+    big = 16 * 4 * 16                        # 16 tiles a side at R = 4: 256 blocks
+    assert gemm._per_thread(big, big) == 4
+    assert gemm._per_thread(big, big - 64) == 2
+    assert gemm._per_thread(64, 2048) == 2   # an LSTM step's gates: R = 4 would give 32 blocks
+
+
+def test_gemm_rows_past_the_grid_limit(rng, monkeypatch):
+    """More tile rows than the grid's y dimension holds: one launch per MAX_GRID_Y rows."""
+    from fastnn.kernels.cuda import gemm
+    monkeypatch.setattr(gemm, "_cupy", None)
+    monkeypatch.setattr(gemm, "MAX_GRID_Y", 2)
+    A, B = rand((35, 9), np.float32, rng), rand((9, 20), np.float32, rng)
+    C = dev(np.full((35, 20), np.nan, np.float32))
+    gemm.matmul(dev(A), dev(B), C)
+    assert_close(host(C), A @ B)
 
 
 @pytest.mark.parametrize("shape, dtype", [((3, 2, 1500), np.float32), ((2, 3, 1), np.float64),

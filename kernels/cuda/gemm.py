@@ -1,19 +1,43 @@
 """C = op(A) @ op(B) (+ C): the GEMM under convolution, linear and the RNNs.
 
-With CuPy installed the product goes to cuBLAS. Otherwise a classic tiled
-kernel (Kirk & Hwu, "Programming Massively Parallel Processors", ch. 5):
-each 16x16 block of threads computes a 16x16 tile of C, staging 16x16 tiles
-of A and B through shared memory so each global element is read K/16 times
-instead of K times. op() is a transpose chosen by flag, never a copy.
+With CuPy installed the product goes to cuBLAS. Otherwise a tiled kernel
+(Kirk & Hwu, "Programming Massively Parallel Processors", ch. 5-6; Volkov &
+Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008):
+
+- a block of 16x16 threads computes a (16R)x(16R) tile of C, staging
+  16x(16R) slices of op(A) and op(B) through shared memory, so each global
+  element is read K/(16R) times instead of K times;
+- each thread keeps an RxR block of C in registers, on R adjacent rows and
+  R adjacent columns. Per step of k it reads its R values of each slice row
+  in one 16-byte shared load (R = 4, float32) and does R*R FMAs. An SM
+  serves one warp-wide shared load pass a cycle against four warp FMAs:
+  at R = 4 a step's 16 FMAs take 4 cycles and its loads 3 passes, so the
+  FMAs set the pace. The kernel before (one output a thread) made 20 loads
+  per 16 FMAs, which held it near a fifth of the FMA peak; R = 2 is at half.
+- R is 4 when that still gives BLOCKS_WANTED blocks, else 2: an RNN step's
+  gates, (64, 4H), would leave most of an H100 idle at R = 4.
+
+SASS (bench/sass_counts.py, sm_90, float32, R = 4): a slice (16 values of
+k) takes 431 instructions: 256 FFMA, 32 LDS.128, and the global loads of
+the next slices with their bounds. 64 registers, no spills. Not yet timed
+on a GPU. Left for later: products with few outputs and a long K (conv's
+dW) want K split across blocks; the global loads could step a pointer
+instead of recomputing a 2-D index.
+
+op() is a transpose chosen by flag, compiled in: the slice loads read along
+whichever axis of A or B is contiguous, so a warp's loads stay coalesced.
 """
+import functools
+
 import numba
 from numba import cuda
 
-from ._device import as_device
+from ._device import MAX_GRID_Y, as_device, needs_64_bit, u32
 from ._launch import kernel
 
-TILE = 16
-_tiled = {}
+TILE = 16                 # threads a side of a block, and the k-depth of a step
+BLOCKS_WANTED = 256       # about two blocks per SM on an H100 (132 SMs)
+SHARED_ALIGNMENT = None if numba.config.ENABLE_CUDASIM else 16   # the simulator takes none
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
     import cupy as _cupy
@@ -24,56 +48,99 @@ if numba.config.ENABLE_CUDASIM:
     _cupy = None
 
 
-def _tiled_kernel(dtype):
-    """The tiled kernel for one dtype (shared arrays need a compile-time type)."""
-    if dtype in _tiled:
-        return _tiled[dtype]
+@functools.cache
+def _tiled_kernel(dtype, R, ta, tb, wide):
+    """The tiled kernel for one dtype, RxR outputs a thread and op() (shared
+    and local arrays take compile-time types and shapes). Indices are unsigned
+    32-bit, or signed 64-bit when `wide` (_device.needs_64_bit)."""
     nbt = numba.from_dtype(dtype)
+    index = numba.int64 if wide else u32
+    T = TILE * R                  # the block's tile of C is T x T
+    PADDED = T + 4                # a slice row: 16-byte aligned, and a warp's column stores spread over banks
+
+    @cuda.jit(device=True)
+    def slice_element(e, along_k):
+        """(k, i) of element e of a TILE x T slice whose contiguous axis in memory
+        is k (along_k) or i: consecutive threads take consecutive elements of it."""
+        if along_k:
+            return index(e % TILE), index(e // TILE)
+        return index(e // T), index(e % T)
 
     @kernel
-    def gemm(A, B, C, ta, tb, accumulate, zero):
-        M, N = C.shape
-        K = A.shape[0] if ta else A.shape[1]
-        sA = cuda.shared.array((TILE, TILE), nbt)
-        sB = cuda.shared.array((TILE, TILE), nbt)
-        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
-        acc = zero
-        for t in range((K + TILE - 1) // TILE):
-            ka, kb = t * TILE + tx, t * TILE + ty
-            if row < M and ka < K:
-                sA[ty, tx] = A[ka, row] if ta else A[row, ka]
-            else:
-                sA[ty, tx] = zero
-            if col < N and kb < K:
-                sB[ty, tx] = B[col, kb] if tb else B[kb, col]
-            else:
-                sB[ty, tx] = zero
+    def gemm(A, B, C, accumulate, zero, y0):
+        # Sizes in index's type too: Numba compares an unsigned integer with a
+        # signed one in float64.
+        M, N = index(C.shape[0]), index(C.shape[1])
+        K = index(A.shape[0] if ta else A.shape[1])
+        # sA[k, i] = op(A)[m0 + i, k0 + k], sB[k, j] = op(B)[k0 + k, n0 + j]
+        sA = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
+        sB = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
+        acc = cuda.local.array((R, R), nbt)        # registers: every index is a constant
+        b = cuda.local.array(R, nbt)
+        tx, ty = index(cuda.threadIdx.x), index(cuda.threadIdx.y)
+        t = ty * index(TILE) + tx
+        # This thread's rows and columns of the tile start here. Signed 64-bit, so
+        # that LLVM sees the R loads from a slice row as adjacent and merges them.
+        i0, j0 = numba.int64(ty * R), numba.int64(tx * R)
+        m0, n0 = index(cuda.blockIdx.y + y0) * index(T), index(cuda.blockIdx.x) * index(T)
+        for i in range(R):
+            for j in range(R):
+                acc[i, j] = zero
+        k0 = index(0)
+        while k0 < K:
+            for r in range(R):
+                e = t + index(r * TILE * TILE)
+                k, i = slice_element(e, not ta)
+                inside = m0 + i < M and k0 + k < K
+                sA[k, i] = (A[k0 + k, m0 + i] if ta else A[m0 + i, k0 + k]) if inside else zero
+                k, j = slice_element(e, tb)
+                inside = n0 + j < N and k0 + k < K
+                sB[k, j] = (B[n0 + j, k0 + k] if tb else B[k0 + k, n0 + j]) if inside else zero
             cuda.syncthreads()
-            for k in range(TILE):
-                acc += sA[ty, k] * sB[k, tx]
+            k = u32(0)
+            while k < u32(TILE):       # unrolled by NVVM; a range(TILE) loop was not
+                for j in range(R):
+                    b[j] = sB[k, j0 + j]
+                for i in range(R):
+                    a = sA[k, i0 + i]
+                    for j in range(R):
+                        acc[i, j] += a * b[j]
+                k += u32(1)
             cuda.syncthreads()
-        if row < M and col < N:
-            C[row, col] = C[row, col] + acc if accumulate else acc
+            k0 += index(TILE)
+        for i in range(R):
+            row = m0 + index(i0 + i)
+            for j in range(R):
+                col = n0 + index(j0 + j)
+                if row < M and col < N:
+                    C[row, col] = C[row, col] + acc[i, j] if accumulate else acc[i, j]
 
-    _tiled[dtype] = gemm
     return gemm
+
+
+def _per_thread(M, N):
+    """R: 4 when its tiles of C still make BLOCKS_WANTED blocks, else 2."""
+    return 4 if -(-M // (TILE * 4)) * -(-N // (TILE * 4)) >= BLOCKS_WANTED else 2
 
 
 def matmul(A, B, C, ta=False, tb=False, accumulate=False):
     """C (M, N) <- op(A) @ op(B), or C += that with accumulate. op(X) = X^T when its flag is set."""
-    M, N = C.shape
-    if M == 0 or N == 0:
+    if C.size == 0:
         return
-    if _cupy is not None:
-        # cuBLAS writes C in place: C = alpha op(A) op(B) + beta C, no temporary
-        a, b, c = (_cupy.asarray(v) for v in (A, B, C))
-        _cupy.cublas.gemm("T" if ta else "N", "T" if tb else "N", a, b, out=c,
-                          alpha=1.0, beta=1.0 if accumulate else 0.0)
+    if _cupy is None:
+        tiled_matmul(A, B, C, ta, tb, accumulate)
         return
-    A, B = as_device(A), as_device(B)
-    kernel = _tiled_kernel(C.dtype)
-    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
-    kernel[grid, (TILE, TILE)](A, B, C, ta, tb, accumulate, C.dtype.type(0))
+    # cuBLAS writes C in place: C = alpha op(A) op(B) + beta C, no temporary
+    a, b, c = (_cupy.asarray(v) for v in (A, B, C))
+    _cupy.cublas.gemm("T" if ta else "N", "T" if tb else "N", a, b, out=c,
+                      alpha=1.0, beta=1.0 if accumulate else 0.0)
 
+
+def tiled_matmul(A, B, C, ta=False, tb=False, accumulate=False):
+    """matmul by the tiled kernel, CuPy or not (C not empty)."""
+    (M, N), A, B = C.shape, as_device(A), as_device(B)
+    R = _per_thread(M, N)
+    gemm = _tiled_kernel(C.dtype, R, ta, tb, needs_64_bit(A, B, C))
+    rows, cols = -(-M // (TILE * R)), -(-N // (TILE * R))
+    for y0 in range(0, rows, MAX_GRID_Y):           # tile rows past the grid's y limit: more launches
+        gemm[(cols, min(MAX_GRID_Y, rows - y0)), (TILE, TILE)](A, B, C, accumulate, C.dtype.type(0), y0)
