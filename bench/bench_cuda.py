@@ -98,6 +98,20 @@ def _conv2d(torch):
     return impls
 
 
+def _conv2d_tiled(torch):
+    """conv2d with the tiled GEMM, as without CuPy (torch: see _conv2d)."""
+    from fastnn.kernels.cuda import gemm
+    x, w, dy = _data((32, 64, 32, 32)), _data((64, 64, 3, 3), 1, 0.05), _data((32, 64, 32, 32), 2)
+
+    def run():
+        cupy, gemm._cupy = gemm._cupy, None
+        try:
+            return F.conv2d(x, w, None, 1, 1), F.conv2d_backward(dy, x, w, 1, 1)
+        finally:
+            gemm._cupy = cupy
+    return {"fastnn": run}
+
+
 def _max_pool(torch):
     x = _data((32, 64, 64, 64))
     dy = _data((32, 64, 32, 32), 1)
@@ -323,6 +337,7 @@ WORKLOADS = [
     GpuWorkload("copy", "device-to-device copy, 2^26 f32 (the bandwidth yardstick)", _copy, 2 * F32 << 26),
     GpuWorkload("call", "call overhead: relu on 1024 f32", _call_overhead),
     GpuWorkload("conv2d", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1", _conv2d),
+    GpuWorkload("conv2d_tiled", "conv2d fwd+bwd as conv2d, GEMMs by the tiled kernel (no CuPy)", _conv2d_tiled),
     # fwd reads x, writes y (x/4); bwd reads dy (x/4) and x, writes dx
     GpuWorkload("max_pool2d", "max_pool2d 2x2/2 fwd+bwd, 32x64x64x64", _max_pool,
                 F32 * (POOL_N + POOL_N // 4 + POOL_N // 4 + 2 * POOL_N)),

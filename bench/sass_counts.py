@@ -89,7 +89,7 @@ def counts(dtype):
     })
     for R in (2, 4):
         kernels[f"gemm {R}x{R} a thread"] = (gemm._tiled_kernel(dtype, R, False, False, False),
-                                            (arr2, arr2, arr2, flag, val, i64))
+                                            (arr2, arr2, arr3, flag, val, i64, i64))
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (k, sig) in kernels.items():
@@ -160,7 +160,8 @@ def compile_all():
             for ta in (False, True):
                 for tb in (False, True):
                     for wide in (False, True):
-                        build(gemm._tiled_kernel(dtype, R, ta, tb, wide), (a2, a2, a2, flag, v, i))
+                        build(gemm._tiled_kernel(dtype, R, ta, tb, wide), (a2, a2, a3, flag, v, i, i))
+        build(gemm._add_splits, (a2, a1, flag))
         build(reduce._channel_partial, (a3, f64[:, ::1]))
         build(reduce._column_partial, (a2, f64[:, ::1]))
         build(reduce._add_slices, (f64[:, ::1], a1))

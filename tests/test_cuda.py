@@ -363,6 +363,29 @@ def test_gemm_tiled_kernel_and_cublas(rng, monkeypatch, dtype, ta, tb, accumulat
         assert_close(host(C), want, name=backend)
 
 
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_splits_k_when_c_has_few_tiles(rng, monkeypatch, accumulate):
+    """Split K (conv's dW: a small C, a long K): each split's partial C, then
+    their sum in order. K = 150 in chunks of 64 leaves a partial last split."""
+    from fastnn.kernels.cuda import gemm
+    monkeypatch.setattr(gemm, "_cupy", None)
+    monkeypatch.setattr(gemm, "_k_chunk", lambda blocks, K: 64)
+    A, B = rand((21, 150), np.float32, rng), rand((19, 150), np.float32, rng)
+    C0 = rand((21, 19), np.float32, rng) if accumulate else np.full((21, 19), np.nan, np.float32)
+    C = dev(C0.copy())
+    gemm.matmul(dev(A), dev(B), C, tb=True, accumulate=accumulate)
+    assert_close(host(C), A @ B.T + (C0 if accumulate else 0))
+
+
+def test_gemm_k_chunk():
+    from fastnn.kernels.cuda import gemm
+    assert gemm._k_chunk(gemm.BLOCKS_WANTED, 10**6) == 10**6     # enough tiles of C: one split
+    assert gemm._k_chunk(36, 32768) == 4096                       # conv's dW at R = 2: 8 splits
+    assert gemm._k_chunk(1, 3 * gemm.MIN_SPLIT) == gemm.MIN_SPLIT
+    assert gemm._k_chunk(1, gemm.MIN_SPLIT - 1) == gemm.MIN_SPLIT - 1
+    assert gemm._k_chunk(1, 0) == 1
+
+
 def test_gemm_64_bit_indexing(rng, monkeypatch):
     """Arrays of 2^31 elements or more index in 64 bits: forced on small ones."""
     from fastnn.kernels.cuda import gemm

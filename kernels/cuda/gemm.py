@@ -16,13 +16,16 @@ Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008):
   per 16 FMAs, which held it near a fifth of the FMA peak; R = 2 is at half.
 - R is 4 when that still gives BLOCKS_WANTED blocks, else 2: an RNN step's
   gates, (64, 4H), would leave most of an H100 idle at R = 4.
+- Products with too few tiles of C for that and a long K (conv's dW: a
+  64x576 C from K = N*OH*OW, 36 blocks) split K too: blockIdx.z takes one
+  range of k and writes its own partial C, and a second pass adds the
+  partials in order (deterministic, no atomics).
 
 SASS (bench/sass_counts.py, sm_90, float32, R = 4): a slice (16 values of
 k) takes 431 instructions: 256 FFMA, 32 LDS.128, and the global loads of
 the next slices with their bounds. 64 registers, no spills. Not yet timed
-on a GPU. Left for later: products with few outputs and a long K (conv's
-dW) want K split across blocks; the global loads could step a pointer
-instead of recomputing a 2-D index.
+on a GPU. Left for later: the global loads could step a pointer instead of
+recomputing a 2-D index.
 
 op() is a transpose chosen by flag, compiled in: the slice loads read along
 whichever axis of A or B is contiguous, so a warp's loads stay coalesced.
@@ -32,11 +35,12 @@ import functools
 import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, as_device, needs_64_bit, u32
+from ._device import MAX_GRID_Y, THREADS, as_device, blocks_for, device_empty, flat, needs_64_bit, u32, view
 from ._launch import kernel
 
 TILE = 16                 # threads a side of a block, and the k-depth of a step
 BLOCKS_WANTED = 256       # about two blocks per SM on an H100 (132 SMs)
+MIN_SPLIT = 8 * TILE      # values of k a split of K runs at least: its partial C is written once
 SHARED_ALIGNMENT = None if numba.config.ENABLE_CUDASIM else 16   # the simulator takes none
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
@@ -67,11 +71,15 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
         return index(e // T), index(e % T)
 
     @kernel
-    def gemm(A, B, C, accumulate, zero, y0):
+    def gemm(A, B, C, accumulate, zero, y0, k_chunk):
+        """C[z] (+)= the product over k in [z * k_chunk, (z + 1) * k_chunk) for
+        z = blockIdx.z: C is (splits of K, M, N)."""
         # Sizes in index's type too: Numba compares an unsigned integer with a
         # signed one in float64.
-        M, N = index(C.shape[0]), index(C.shape[1])
-        K = index(A.shape[0] if ta else A.shape[1])
+        M, N = index(C.shape[1]), index(C.shape[2])
+        z = index(cuda.blockIdx.z)
+        k_start = z * index(k_chunk)
+        K = min(index(A.shape[0] if ta else A.shape[1]), k_start + index(k_chunk))
         # sA[k, i] = op(A)[m0 + i, k0 + k], sB[k, j] = op(B)[k0 + k, n0 + j]
         sA = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
         sB = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
@@ -86,7 +94,7 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
         for i in range(R):
             for j in range(R):
                 acc[i, j] = zero
-        k0 = index(0)
+        k0 = k_start
         while k0 < K:
             for r in range(R):
                 e = t + index(r * TILE * TILE)
@@ -113,14 +121,34 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
             for j in range(R):
                 col = n0 + index(j0 + j)
                 if row < M and col < N:
-                    C[row, col] = C[row, col] + acc[i, j] if accumulate else acc[i, j]
+                    C[z, row, col] = C[z, row, col] + acc[i, j] if accumulate else acc[i, j]
 
     return gemm
+
+
+@kernel
+def _add_splits(parts, C, accumulate):
+    """C (flat) (+)= the sum of parts (splits, C.size) over its first axis, in order."""
+    e = cuda.grid(1)
+    if e < C.size:
+        v = C[e] if accumulate else 0
+        for z in range(parts.shape[0]):
+            v += parts[z, e]
+        C[e] = v
 
 
 def _per_thread(M, N):
     """R: 4 when its tiles of C still make BLOCKS_WANTED blocks, else 2."""
     return 4 if -(-M // (TILE * 4)) * -(-N // (TILE * 4)) >= BLOCKS_WANTED else 2
+
+
+def _k_chunk(blocks, K):
+    """The k-range of one split of K: all of K when the tiles of C make
+    BLOCKS_WANTED blocks, else a multiple of TILE of at least MIN_SPLIT."""
+    splits = min(-(-BLOCKS_WANTED // blocks), K // MIN_SPLIT)
+    if splits <= 1:
+        return max(K, 1)
+    return -(-K // (splits * TILE)) * TILE
 
 
 def matmul(A, B, C, ta=False, tb=False, accumulate=False):
@@ -137,10 +165,17 @@ def matmul(A, B, C, ta=False, tb=False, accumulate=False):
 
 
 def tiled_matmul(A, B, C, ta=False, tb=False, accumulate=False):
-    """matmul by the tiled kernel, CuPy or not (C not empty)."""
+    """matmul by the tiled kernel, CuPy or not (C not empty, C-contiguous)."""
     (M, N), A, B = C.shape, as_device(A), as_device(B)
+    K = A.shape[0] if ta else A.shape[1]
     R = _per_thread(M, N)
-    gemm = _tiled_kernel(C.dtype, R, ta, tb, needs_64_bit(A, B, C))
     rows, cols = -(-M // (TILE * R)), -(-N // (TILE * R))
+    k_chunk = _k_chunk(rows * cols, K)
+    splits = -(-K // k_chunk) if K else 1
+    out = view(C, (1, M, N)) if splits == 1 else device_empty((splits, M, N), C.dtype)
+    gemm = _tiled_kernel(C.dtype, R, ta, tb, needs_64_bit(A, B, out))
     for y0 in range(0, rows, MAX_GRID_Y):           # tile rows past the grid's y limit: more launches
-        gemm[(cols, min(MAX_GRID_Y, rows - y0)), (TILE, TILE)](A, B, C, accumulate, C.dtype.type(0), y0)
+        gemm[(cols, min(MAX_GRID_Y, rows - y0), splits), (TILE, TILE)](
+            A, B, out, accumulate and splits == 1, C.dtype.type(0), y0, k_chunk)
+    if splits > 1:
+        _add_splits[blocks_for(C.size), THREADS](view(out, (splits, C.size)), flat(C), accumulate)
