@@ -381,6 +381,7 @@ def test_gemm_k_chunk():
     from fastnn.kernels.cuda import gemm
     assert gemm._k_chunk(gemm.BLOCKS_WANTED, 10**6) == 10**6     # enough tiles of C: one split
     assert gemm._k_chunk(36, 32768) == 4096                       # conv's dW at R = 2: 8 splits
+    assert gemm._k_chunk(128, 512) == 512                         # an LSTM step's gates: whole
     assert gemm._k_chunk(1, 3 * gemm.MIN_SPLIT) == gemm.MIN_SPLIT
     assert gemm._k_chunk(1, gemm.MIN_SPLIT - 1) == gemm.MIN_SPLIT - 1
     assert gemm._k_chunk(1, 0) == 1

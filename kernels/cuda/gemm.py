@@ -40,7 +40,8 @@ from ._launch import kernel
 
 TILE = 16                 # threads a side of a block, and the k-depth of a step
 BLOCKS_WANTED = 256       # about two blocks per SM on an H100 (132 SMs)
-MIN_SPLIT = 8 * TILE      # values of k a split of K runs at least: its partial C is written once
+MIN_SPLIT = 1024          # values of k a split of K runs at least: shorter splits would gain less
+                          # than their extra launch and partial C cost (an RNN step's K = 512 stays whole)
 SHARED_ALIGNMENT = None if numba.config.ENABLE_CUDASIM else 16   # the simulator takes none
 
 try:                      # cuBLAS through CuPy, when present (never under the simulator)
