@@ -22,10 +22,11 @@ Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008):
   partials in order (deterministic, no atomics).
 
 SASS (bench/sass_counts.py, sm_90, float32, R = 4): a slice (16 values of
-k) takes 431 instructions: 256 FFMA, 32 LDS.128, and the global loads of
-the next slices with their bounds. 64 registers, no spills. Not yet timed
-on a GPU. Left for later: the global loads could step a pointer instead of
-recomputing a 2-D index.
+k) takes 398 instructions: 256 FFMA, 32 LDS.128, and the global loads of
+the next slices with their bounds (in 32 bits: 64-bit sums and compares
+made them 431). 64 registers, no spills. Not yet timed on a GPU. Left for
+later: the global loads could step a pointer instead of recomputing a 2-D
+index.
 
 op() is a transpose chosen by flag, compiled in: the slice loads read along
 whichever axis of A or B is contiguous, so a warp's loads stay coalesced.
@@ -80,7 +81,7 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
         M, N = index(C.shape[1]), index(C.shape[2])
         z = index(cuda.blockIdx.z)
         k_start = z * index(k_chunk)
-        K = min(index(A.shape[0] if ta else A.shape[1]), k_start + index(k_chunk))
+        K = index(min(index(A.shape[0] if ta else A.shape[1]), k_start + index(k_chunk)))
         # sA[k, i] = op(A)[m0 + i, k0 + k], sB[k, j] = op(B)[k0 + k, n0 + j]
         sA = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
         sB = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
@@ -100,11 +101,11 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
             for r in range(R):
                 e = t + index(r * TILE * TILE)
                 k, i = slice_element(e, not ta)
-                inside = m0 + i < M and k0 + k < K
-                sA[k, i] = (A[k0 + k, m0 + i] if ta else A[m0 + i, k0 + k]) if inside else zero
+                row, kk = index(m0 + i), index(k0 + k)
+                sA[k, i] = (A[kk, row] if ta else A[row, kk]) if row < M and kk < K else zero
                 k, j = slice_element(e, tb)
-                inside = n0 + j < N and k0 + k < K
-                sB[k, j] = (B[n0 + j, k0 + k] if tb else B[k0 + k, n0 + j]) if inside else zero
+                col, kk = index(n0 + j), index(k0 + k)
+                sB[k, j] = (B[col, kk] if tb else B[kk, col]) if col < N and kk < K else zero
             cuda.syncthreads()
             k = u32(0)
             while k < u32(TILE):       # unrolled by NVVM; a range(TILE) loop was not
