@@ -37,21 +37,18 @@ from numba import cuda, float64
 
 from ._device import THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, u64
 from ._launch import kernel
-from .reduce import advance, block_sum, channel_walk, slice_range, slices
+from .reduce import advance, block_sum, channel_slice, slices
 
 
 @kernel
 def _stats_partial(x, parts):
     """parts[c, b] = (sum d, sum d^2) over slice b of channel c, d = x - x[0, c, 0]."""
-    c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    k0, k1 = slice_range(b, parts.shape[1], N * P)
+    c, k, k1, step, n, p, dn, dp = channel_slice(parts.shape[1], N, P)
     buf = cuda.shared.array(THREADS, float64)
     x0 = x[0, c, 0]
     s = 0.0
     ss = 0.0
-    k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
-    n, p, dn, dp = channel_walk(k, step, P)
     while k < k1:
         d = x[n, c, p] - x0
         s += d
@@ -61,7 +58,7 @@ def _stats_partial(x, parts):
     s = block_sum(buf, s)
     ss = block_sum(buf, ss)
     if cuda.threadIdx.x == 0:
-        parts[c, b, 0], parts[c, b, 1] = s, ss
+        parts[c, cuda.blockIdx.y, 0], parts[c, cuda.blockIdx.y, 1] = s, ss
 
 
 @kernel
@@ -84,15 +81,12 @@ def _stats_final(x, parts, eps, mean, var, inv_std):
 @kernel
 def _grad_partial(dy, x, mean, parts):
     """parts[c, b] = (sum dy, sum dy (x - mean)) over slice b of channel c."""
-    c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    k0, k1 = slice_range(b, parts.shape[1], N * P)
+    c, k, k1, step, n, p, dn, dp = channel_slice(parts.shape[1], N, P)
     buf = cuda.shared.array(THREADS, float64)
     m = mean[c]
     sb = 0.0
     sg = 0.0
-    k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
-    n, p, dn, dp = channel_walk(k, step, P)
     while k < k1:
         g = dy[n, c, p]
         sb += g
@@ -102,7 +96,7 @@ def _grad_partial(dy, x, mean, parts):
     sb = block_sum(buf, sb)
     sg = block_sum(buf, sg)
     if cuda.threadIdx.x == 0:
-        parts[c, b, 0], parts[c, b, 1] = sb, sg
+        parts[c, cuda.blockIdx.y, 0], parts[c, cuda.blockIdx.y, 1] = sb, sg
 
 
 @kernel

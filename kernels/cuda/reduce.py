@@ -75,23 +75,32 @@ def advance(n, p, dn, dp, P):
     return n, p
 
 
+@cuda.jit(device=True)
+def channel_slice(S, N, P):
+    """A block of grid (C, S) over an (N, C, P) array: its channel c, and this
+    thread's walk of the block's slice of c's (n, p): elements k, k + step, ...
+    below k1, the first at (n, p), each step dn * P + dp further (advance).
+    Returns (c, k, k1, step, n, p, dn, dp)."""
+    k0, k1 = slice_range(cuda.blockIdx.y, S, N * P)
+    k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
+    n, p, dn, dp = channel_walk(k, step, P)
+    return cuda.blockIdx.x, k, k1, step, n, p, dn, dp
+
+
 @kernel
 def _channel_partial(x, parts):
     """parts[c, b] = the sum of x[n, c, p] over slice b of channel c's (n, p)."""
-    c, b = cuda.blockIdx.x, cuda.blockIdx.y
     N, C, P = x.shape
-    k0, k1 = slice_range(b, parts.shape[1], N * P)
+    c, k, k1, step, n, p, dn, dp = channel_slice(parts.shape[1], N, P)
     buf = cuda.shared.array(THREADS, float64)
     s = 0.0
-    k, step = k0 + cuda.threadIdx.x, cuda.blockDim.x
-    n, p, dn, dp = channel_walk(k, step, P)
     while k < k1:
         s += x[n, c, p]
         n, p = advance(n, p, dn, dp, u64(P))
         k += step
     s = block_sum(buf, s)
     if cuda.threadIdx.x == 0:
-        parts[c, b] = s
+        parts[c, cuda.blockIdx.y] = s
 
 
 @kernel
