@@ -161,10 +161,10 @@ def compile_all():
                 for tb in (False, True):
                     for wide in (False, True):
                         build(gemm._tiled_kernel(dtype, R, ta, tb, wide), (a2, a2, a3, flag, v, i, i))
-        build(gemm._add_splits, (a2, a1, flag))
         build(reduce._channel_partial, (a3, f64[:, ::1]))
         build(reduce._column_partial, (a2, f64[:, ::1]))
-        build(reduce._add_slices, (f64[:, ::1], a1))
+        build(reduce._add_slices, (f64[:, ::1], a1, flag))
+        build(reduce._add_slices, (a2, a1, flag))
     return n
 
 

@@ -18,7 +18,7 @@ Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008):
   gates, (64, 4H), would leave most of an H100 idle at R = 4.
 - Products with too few tiles of C for that and a long K (conv's dW: a
   64x576 C from K = N*OH*OW, 36 blocks) split K too: blockIdx.z takes one
-  range of k and writes its own partial C, and a second pass adds the
+  range of k and writes its own partial C, and reduce.add_slices adds the
   partials in order (deterministic, no atomics).
 
 SASS (bench/sass_counts.py, sm_90, float32, R = 4): a slice (16 values of
@@ -36,8 +36,9 @@ import functools
 import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, as_device, blocks_for, device_empty, flat, needs_64_bit, u32, view
+from ._device import MAX_GRID_Y, as_device, device_empty, flat, needs_64_bit, u32, view
 from ._launch import kernel
+from .reduce import add_slices
 
 TILE = 16                 # threads a side of a block, and the k-depth of a step
 BLOCKS_WANTED = 256       # about two blocks per SM on an H100 (132 SMs)
@@ -128,17 +129,6 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
     return gemm
 
 
-@kernel
-def _add_splits(parts, C, accumulate):
-    """C (flat) (+)= the sum of parts (splits, C.size) over its first axis, in order."""
-    e = cuda.grid(1)
-    if e < C.size:
-        v = C[e] if accumulate else 0
-        for z in range(parts.shape[0]):
-            v += parts[z, e]
-        C[e] = v
-
-
 def _per_thread(M, N):
     """R: 4 when its tiles of C still make BLOCKS_WANTED blocks, else 2."""
     return 4 if -(-M // (TILE * 4)) * -(-N // (TILE * 4)) >= BLOCKS_WANTED else 2
@@ -173,11 +163,11 @@ def tiled_matmul(A, B, C, ta=False, tb=False, accumulate=False):
     R = _per_thread(M, N)
     rows, cols = -(-M // (TILE * R)), -(-N // (TILE * R))
     k_chunk = _k_chunk(rows * cols, K)
-    splits = -(-K // k_chunk) if K else 1
+    splits = max(1, -(-K // k_chunk))
     out = view(C, (1, M, N)) if splits == 1 else device_empty((splits, M, N), C.dtype)
     gemm = _tiled_kernel(C.dtype, R, ta, tb, needs_64_bit(A, B, out))
     for y0 in range(0, rows, MAX_GRID_Y):           # tile rows past the grid's y limit: more launches
         gemm[(cols, min(MAX_GRID_Y, rows - y0), splits), (TILE, TILE)](
             A, B, out, accumulate and splits == 1, C.dtype.type(0), y0, k_chunk)
     if splits > 1:
-        _add_splits[blocks_for(C.size), THREADS](view(out, (splits, C.size)), flat(C), accumulate)
+        add_slices(view(out, (splits, C.size)), flat(C), accumulate)

@@ -7,8 +7,9 @@ against the 132 SMs of an H100), and atomics would make the result depend on
 the order the blocks run in. So each value's elements are cut into S slices:
 
   1. a block per (value or group of values, slice) writes the slice's
-     partial sums, in float64 as on the CPU;
-  2. a thread per value adds its S partials in a fixed order.
+     partial sums, in float64 as on the CPU, to parts (S, values);
+  2. a thread per value adds its S partials in a fixed order (add_slices,
+     which also adds the split-K partial products of gemm.py).
 
 Before, the bias gradients were GEMMs with a ones vector: one output column,
 so one block row of 16 values of which a sixteenth did work, each running
@@ -89,9 +90,9 @@ def channel_slice(S, N, P):
 
 @kernel
 def _channel_partial(x, parts):
-    """parts[c, b] = the sum of x[n, c, p] over slice b of channel c's (n, p)."""
+    """parts[b, c] = the sum of x[n, c, p] over slice b of channel c's (n, p)."""
     N, C, P = x.shape
-    c, k, k1, step, n, p, dn, dp = channel_slice(parts.shape[1], N, P)
+    c, k, k1, step, n, p, dn, dp = channel_slice(parts.shape[0], N, P)
     buf = cuda.shared.array(THREADS, float64)
     s = 0.0
     while k < k1:
@@ -100,17 +101,17 @@ def _channel_partial(x, parts):
         k += step
     s = block_sum(buf, s)
     if cuda.threadIdx.x == 0:
-        parts[c, cuda.blockIdx.y] = s
+        parts[cuda.blockIdx.y, c] = s
 
 
 @kernel
 def _column_partial(x, parts):
-    """parts[c, b] = the sum of x[n, c] over slice b of the rows. Block
+    """parts[b, c] = the sum of x[n, c] over slice b of the rows. Block
     (COLUMNS, ROW_LANES): a warp reads adjacent columns, so each load is one
     coalesced row segment; the ROW_LANES row partials are added in order."""
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
     c, b = cuda.blockIdx.x * COLUMNS + tx, cuda.blockIdx.y
-    n0, n1 = slice_range(b, parts.shape[1], x.shape[0])
+    n0, n1 = slice_range(b, parts.shape[0], x.shape[0])
     buf = cuda.shared.array((ROW_LANES, COLUMNS), float64)
     s = 0.0
     if c < x.shape[1]:
@@ -123,18 +124,23 @@ def _column_partial(x, parts):
     if ty == 0 and c < x.shape[1]:
         for r in range(1, ROW_LANES):
             s += buf[r, tx]
-        parts[c, b] = s
+        parts[b, c] = s
 
 
 @kernel
-def _add_slices(parts, out):
-    """out[c] = the sum of parts[c, :], left to right."""
+def _add_slices(parts, out, accumulate):
+    """out[c] (+)= the sum of parts[:, c], top to bottom, in float64."""
     c = cuda.grid(1)
     if c < out.size:
-        s = 0.0
-        for b in range(parts.shape[1]):
-            s += parts[c, b]
+        s = out[c] if accumulate else 0.0
+        for b in range(parts.shape[0]):
+            s += parts[b, c]
         out[c] = s
+
+
+def add_slices(parts, out, accumulate=False):
+    """out (n,) <- the sum of parts (S, n) over its first axis, or out += that."""
+    _add_slices[blocks_for(out.size), THREADS](parts, out, accumulate)
 
 
 def channel_sum(x, out):
@@ -143,9 +149,9 @@ def channel_sum(x, out):
     if C == 0:
         return
     S = slices(C, N * P)
-    parts = device_empty((C, S), np.float64)
+    parts = device_empty((S, C), np.float64)
     _channel_partial[(C, S), THREADS](x, parts)
-    _add_slices[blocks_for(C), THREADS](parts, out)
+    add_slices(parts, out)
 
 
 def column_sum(x, out):
@@ -155,6 +161,6 @@ def column_sum(x, out):
         return
     groups = -(-C // COLUMNS)
     S = slices(groups, N, ROW_LANES)
-    parts = device_empty((C, S), np.float64)
+    parts = device_empty((S, C), np.float64)
     _column_partial[(groups, S), (COLUMNS, ROW_LANES)](x, parts)
-    _add_slices[blocks_for(C), THREADS](parts, out)
+    add_slices(parts, out)
