@@ -89,30 +89,50 @@ def training_run(quick, out):
 
 
 _FIRST_RESULTS = """
-import time
+import sys, time
 t0 = time.perf_counter()
 import numpy as np
 import fastnn, fastnn.functional as F
-x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 3, 3), np.float32)
+put = lambda a: a
+if sys.argv[1] == "cuda":
+    from numba import cuda
+    put = cuda.to_device
+x = put(np.ones((2, 3, 8, 8), np.float32)); w = put(np.ones((4, 3, 3, 3), np.float32))
 F.conv2d(x, w, None, 1, 1)
-F.lstm_cell(np.ones((2, 3), np.float32), np.ones((2, 4), np.float32), np.ones((2, 4), np.float32),
-            np.ones((16, 3), np.float32), np.ones((16, 4), np.float32))
+F.lstm_cell(put(np.ones((2, 3), np.float32)), put(np.ones((2, 4), np.float32)),
+            put(np.ones((2, 4), np.float32)), put(np.ones((16, 3), np.float32)),
+            put(np.ones((16, 4), np.float32)))
+if sys.argv[1] == "cuda":
+    cuda.synchronize()
 print(time.perf_counter() - t0)
 """
 
 
-def startup_times():
+def startup_times(device="cpu"):
     """(cold, warm) seconds from `import fastnn` to the first conv2d and lstm_cell
-    results, each in a fresh process: cold compiles into an empty kernel cache,
-    warm loads the kernels that run cached."""
+    results on `device` ("cpu", or "cuda": on device arrays, CUDA's start-up
+    included), each in a fresh process: cold compiles into an empty kernel
+    cache, warm loads the kernels that run cached."""
     import os
     import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        runs = [subprocess.run([sys.executable, "-c", _FIRST_RESULTS], env=env, check=True,
+        runs = [subprocess.run([sys.executable, "-c", _FIRST_RESULTS, device], env=env, check=True,
                                capture_output=True, text=True) for _ in range(2)]
     return tuple(float(r.stdout.strip().splitlines()[-1]) for r in runs)
+
+
+def _gpu_name():
+    """The CUDA GPU's name, or None without one (or on the simulator)."""
+    try:
+        import numba
+        from numba import cuda
+        if numba.config.ENABLE_CUDASIM or not cuda.is_available():
+            return None
+        return cuda.get_current_device().name.decode()
+    except ImportError:
+        return None
 
 
 def plot(rows, path):
@@ -151,6 +171,10 @@ def main(argv=None):
         cold, warm = startup_times()
         out.write(f"import fastnn to first conv2d + lstm_cell results: cold cache {cold:.2f} s, "
                   f"warm cache {warm:.2f} s\n")
+        gpu = _gpu_name()
+        if gpu:
+            cold, warm = startup_times("cuda")
+            out.write(f"  the same on {gpu}: cold cache {cold:.2f} s, warm cache {warm:.2f} s\n")
         return 0
     out.write(f"{_environment()}\n\n")
     out.write("fastnn: Numba kernels for the layers of a deep-learning course, checked against a\n"
