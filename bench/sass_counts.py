@@ -88,8 +88,7 @@ def counts(dtype):
         "conv fold rows": (conv._per_element(False)[2], (arr, i64, i64, arr2, i64)),
     })
     for R in (2, 4):
-        kernels[f"gemm {R}x{R} a thread"] = (gemm._tiled_kernel(dtype, R, False, False, False),
-                                            (arr2, arr2, arr3, flag, val, i64, i64))
+        kernels[f"gemm {R}x{R} a thread"] = (gemm._tiled_kernel(dtype, R, False, False, False), _gemm_sig(val))
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (k, sig) in kernels.items():
@@ -105,6 +104,12 @@ def counts(dtype):
             out[name] = (int(re.search(r"Used (\d+) registers", asm.stderr).group(1)), len(instructions),
                          _inner_loop(lines) if name.startswith("gemm") else None)
     return out
+
+
+def _gemm_sig(v):
+    """The tiled GEMM's argument types for Numba scalar type v."""
+    i = types.int64
+    return (v[::1], i, v[::1], i, i, v[:, :, ::1], types.boolean, v, i, i)
 
 
 def _is_instruction(line):
@@ -160,7 +165,7 @@ def compile_all():
             for ta in (False, True):
                 for tb in (False, True):
                     for wide in (False, True):
-                        build(gemm._tiled_kernel(dtype, R, ta, tb, wide), (a2, a2, a3, flag, v, i, i))
+                        build(gemm._tiled_kernel(dtype, R, ta, tb, wide), _gemm_sig(v))
         build(reduce._channel_partial, (a3, f64[:, ::1]))
         build(reduce._column_partial, (a2, f64[:, ::1]))
         build(reduce._add_slices, (f64[:, ::1], a1, flag))

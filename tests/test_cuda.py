@@ -377,6 +377,18 @@ def test_gemm_splits_k_when_c_has_few_tiles(rng, monkeypatch, accumulate):
     assert_close(host(C), A @ B.T + (C0 if accumulate else 0))
 
 
+def test_gemm_tiled_kernel_copies_strided_inputs(rng, monkeypatch):
+    """The tiled kernel reads A and B as flat C-contiguous matrices: a strided
+    view is copied first (on a real GPU, flattening it in place fails; the
+    simulator's reshape copies)."""
+    from fastnn.kernels.cuda import gemm
+    monkeypatch.setattr(gemm, "_cupy", None)
+    A, B = rand((13, 22), np.float32, rng), rand((22, 18), np.float32, rng)
+    C = dev(np.full((13, 18), np.nan, np.float32))
+    gemm.matmul(dev(A)[:, ::2], dev(B)[::2], C)
+    assert_close(host(C), A[:, ::2] @ B[::2])
+
+
 def test_gemm_k_chunk():
     from fastnn.kernels.cuda import gemm
     assert gemm._k_chunk(gemm.BLOCKS_WANTED, 10**6) == 10**6     # enough tiles of C: one split

@@ -22,11 +22,15 @@ Demmel, "Benchmarking GPUs to tune dense linear algebra", SC 2008):
   partials in order (deterministic, no atomics).
 
 SASS (bench/sass_counts.py, sm_90, float32, R = 4): a slice (16 values of
-k) takes 398 instructions: 256 FFMA, 32 LDS.128, and the global loads of
-the next slices with their bounds (in 32 bits: 64-bit sums and compares
-made them 431). 64 registers, no spills. Not yet timed on a GPU. Left for
-later: the global loads could step a pointer instead of recomputing a 2-D
-index.
+k) takes 368 instructions: 256 FFMA, 32 LDS.128, and the 8 global loads of
+the next slice with their bounds, about 7 instructions each besides the
+load and its shared store. A and B are read as flat C-contiguous arrays at
+u32 offsets (row * ld + k): an element's address is then one IMAD.WIDE from
+the offset. Indexing them as 2-D arrays took 398: 64-bit index products,
+the strides reloaded for every load; 64-bit sums and compares took 431.
+Keeping each load's offset in a register across slices cut 7 more but took
+72 registers instead of 64, which costs a block per SM. 64 registers, no
+spills. Not yet timed on a GPU.
 
 op() is a transpose chosen by flag, compiled in: the slice loads read along
 whichever axis of A or B is contiguous, so a warp's loads stay coalesced.
@@ -36,7 +40,7 @@ import functools
 import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, as_device, device_empty, flat, needs_64_bit, u32, view
+from ._device import MAX_GRID_Y, as_contiguous, device_empty, flat, needs_64_bit, u32, view
 from ._launch import kernel
 from .reduce import add_slices
 
@@ -74,15 +78,17 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
         return index(e // T), index(e % T)
 
     @kernel
-    def gemm(A, B, C, accumulate, zero, y0, k_chunk):
+    def gemm(A, lda, B, ldb, K, C, accumulate, zero, y0, k_chunk):
         """C[z] (+)= the product over k in [z * k_chunk, (z + 1) * k_chunk) for
-        z = blockIdx.z: C is (splits of K, M, N)."""
+        z = blockIdx.z: C is (splits of K, M, N). A and B are flat C-contiguous
+        matrices with rows of lda and ldb elements."""
         # Sizes in index's type too: Numba compares an unsigned integer with a
         # signed one in float64.
         M, N = index(C.shape[1]), index(C.shape[2])
+        lda, ldb = index(lda), index(ldb)
         z = index(cuda.blockIdx.z)
         k_start = z * index(k_chunk)
-        K = index(min(index(A.shape[0] if ta else A.shape[1]), k_start + index(k_chunk)))
+        K = index(min(index(K), k_start + index(k_chunk)))
         # sA[k, i] = op(A)[m0 + i, k0 + k], sB[k, j] = op(B)[k0 + k, n0 + j]
         sA = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
         sB = cuda.shared.array((TILE, PADDED), nbt, alignment=SHARED_ALIGNMENT)
@@ -103,10 +109,12 @@ def _tiled_kernel(dtype, R, ta, tb, wide):
                 e = t + index(r * TILE * TILE)
                 k, i = slice_element(e, not ta)
                 row, kk = index(m0 + i), index(k0 + k)
-                sA[k, i] = (A[kk, row] if ta else A[row, kk]) if row < M and kk < K else zero
+                at = index(index(kk * lda) + row) if ta else index(index(row * lda) + kk)
+                sA[k, i] = A[at] if row < M and kk < K else zero
                 k, j = slice_element(e, tb)
                 col, kk = index(n0 + j), index(k0 + k)
-                sB[k, j] = (B[col, kk] if tb else B[kk, col]) if col < N and kk < K else zero
+                at = index(index(col * ldb) + kk) if tb else index(index(kk * ldb) + col)
+                sB[k, j] = B[at] if col < N and kk < K else zero
             cuda.syncthreads()
             k = u32(0)
             while k < u32(TILE):       # unrolled by NVVM; a range(TILE) loop was not
@@ -158,7 +166,7 @@ def matmul(A, B, C, ta=False, tb=False, accumulate=False):
 
 def tiled_matmul(A, B, C, ta=False, tb=False, accumulate=False):
     """matmul by the tiled kernel, CuPy or not (C not empty, C-contiguous)."""
-    (M, N), A, B = C.shape, as_device(A), as_device(B)
+    (M, N), A, B = C.shape, as_contiguous(A), as_contiguous(B)
     K = A.shape[0] if ta else A.shape[1]
     R = _per_thread(M, N)
     rows, cols = -(-M // (TILE * R)), -(-N // (TILE * R))
@@ -168,6 +176,7 @@ def tiled_matmul(A, B, C, ta=False, tb=False, accumulate=False):
     gemm = _tiled_kernel(C.dtype, R, ta, tb, needs_64_bit(A, B, out))
     for y0 in range(0, rows, MAX_GRID_Y):           # tile rows past the grid's y limit: more launches
         gemm[(cols, min(MAX_GRID_Y, rows - y0), splits), (TILE, TILE)](
-            A, B, out, accumulate and splits == 1, C.dtype.type(0), y0, k_chunk)
+            flat(A), A.shape[1], flat(B), B.shape[1], K, out, accumulate and splits == 1, C.dtype.type(0),
+            y0, k_chunk)
     if splits > 1:
         add_slices(view(out, (splits, C.size)), flat(C), accumulate)
