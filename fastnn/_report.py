@@ -130,9 +130,10 @@ def _gpu_name():
         from numba import cuda
         if numba.config.ENABLE_CUDASIM or not cuda.is_available():
             return None
-        return cuda.get_current_device().name.decode()
+        name = cuda.get_current_device().name
     except ImportError:
         return None
+    return name.decode() if isinstance(name, bytes) else name   # older Numba gives bytes
 
 
 def plot(rows, path):
