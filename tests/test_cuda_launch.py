@@ -85,8 +85,8 @@ kernels = []
 for wide in (False, True):
     kernels += batchnorm._pointwise(wide) + conv._per_element(wide)
 for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
-    kernels += [gemm._tiled_kernel(dtype, R, ta, tb, wide)
-                for R in (2, 4) for ta in (False, True) for tb in (False, True) for wide in (False, True)]
+    kernels += [gemm._tiled_kernel(dtype, R, ta, tb, wide) for R in (2, 4)
+                for ta in (False, True) for tb in (False, True) for wide in (False, True)]
     for tile in ((32, 8, pool.ROWS_PER_THREAD), (8, 4, pool.ROWS_PER_THREAD)):
         for window in ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3)):
             for avg in (False, True):
@@ -142,7 +142,8 @@ kernels = [d for d in gc.get_objects()
 print(hashlib.sha256(p.tobytes()).hexdigest())
 print(sum(sum(d.stats.cache_hits.values()) for d in kernels))
 print(sum(sum(d.stats.cache_misses.values()) for d in kernels))
-print(sum(c is None for k in gc.get_objects() if isinstance(k, FastKernel) for c in k._compiled.values()))
+launchers = [k for k in gc.get_objects() if isinstance(k, FastKernel)]
+print(sum(c is None for k in launchers for c in k._compiled.values()))
 """
 
 

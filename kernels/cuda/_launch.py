@@ -11,14 +11,13 @@ a small or medium array.
 `kernel` replaces `cuda.jit` for this package's kernels (device functions
 keep `cuda.jit(device=True)`). The first launch with a new argument
 signature goes through the dispatcher, which compiles the kernel, or loads
-it from the disk cache (below). The
-compiled kernel is then remembered under a key that is cheap to compute:
-for each argument, its dtype, ndim and layout if it is an array, or its
-Python type if it is a scalar. Later launches with that key flatten the
-arguments the way numba-cuda's `_Kernel._prepare_args` does and call
-cuda.core's `launch` directly. For an array, that is
-`(meminfo, parent, nitems, itemsize, data, *shape, *strides)`; for a
-scalar, a ctypes value of its Numba type.
+it from the disk cache (below). The compiled kernel is then remembered
+under a key that is cheap to compute: for each argument, its dtype, ndim
+and layout if it is an array, or its Python type if it is a scalar. Later
+launches with that key flatten the arguments the way numba-cuda's
+`_Kernel._prepare_args` does and call cuda.core's `launch` directly. For an
+array, that is `(meminfo, parent, nitems, itemsize, data, *shape,
+*strides)`; for a scalar, a ctypes value of its Numba type.
 
 The dispatcher is used on every call in these cases:
 - arguments this module does not flatten: anything but Numba device arrays
@@ -32,12 +31,13 @@ expects: the first launch then finds no compiled kernel to remember.
 Compiled kernels are cached on disk, as the CPU kernels are (`cache=True`).
 Compiling one to PTX (Numba's typing, then NVVM) takes 0.2-0.3 s on a
 2-core host, before the link to a cubin, and without the cache every
-process pays that for each kernel it runs. numba-cuda keys an entry on the argument types,
-the device's compute capability, the function's bytecode and, for the
-kernels built by a factory (a closure, as in pool.py or gemm.py), a hash of
-the pickled values it captured. So each variant gets its own entry, and a
-variant built again in a new process finds it: the captured values pickle
-the same way in every process (tests/test_cuda_launch.py checks that).
+process pays that for each kernel it runs. numba-cuda keys an entry on the
+argument types, the device's compute capability, the function's bytecode
+and, for the kernels built by a factory (a closure, as in pool.py or
+gemm.py), a hash of the pickled values it captured. So each variant gets
+its own entry, and a variant built again in a new process finds it: the
+captured values pickle the same way in every process
+(tests/test_cuda_launch.py checks that).
 """
 import ctypes
 import functools
