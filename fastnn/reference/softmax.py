@@ -18,20 +18,27 @@ import numpy as np
 from .. import _checks
 
 
+def _max(x, axis):
+    """max along axis, kept as a length-1 axis; an empty axis gives an empty result."""
+    return x.max(axis=axis, keepdims=True, initial=-np.inf)
+
+
 def softmax(x, axis=-1):
     """x (any shape) -> y, the same shape, normalised along `axis`."""
     _, _, axis = _checks.softmax_args("softmax", x, axis, allow_device=False)
     with np.errstate(over="ignore"):    # x - max may reach -inf: exp gives 0, as it should
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        e = np.exp(x - _max(x, axis))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis=-1):
     """x (any shape) -> log(softmax(x)), computed without forming softmax."""
     _, _, axis = _checks.softmax_args("log_softmax", x, axis, allow_device=False)
-    with np.errstate(over="ignore"):
-        z = x - x.max(axis=axis, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    # the sum is >= 1 (the maximum's own term) except on an empty axis, where log(0)
+    # meets no element
+    with np.errstate(over="ignore", divide="ignore"):
+        z = x - _max(x, axis)
+        return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 def softmax_backward(dy, y, axis=-1):
