@@ -383,6 +383,8 @@ def rnn_seq_args(fn, gates, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, a
                               weight_hh=weight_hh, bias_ih=bias_ih, bias_hh=bias_hh)
     check_ndim(fn, "x", x, 3, "(T, N, input_size)")
     T, N, I = shape_of(x)
+    if T == 0:      # as torch: an empty sequence has no last state to return
+        raise ValueError(f"{fn}: x has shape {(T, N, I)}, expected a sequence length T >= 1")
     H = _rnn_weights(fn, gates, "x", I, weight_ih, weight_hh, bias_ih, bias_hh)
     for name, a in (("h0", h0), ("c0", c0)):
         if a is not None:
