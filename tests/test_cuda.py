@@ -248,7 +248,22 @@ def test_dropout_draws_the_same_mask_as_the_cpu(rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bias", [(True, True), (True, False), (False, False)])
 def test_rnn_cells_and_sequences(rng, dtype, bias):
-    T, N, I, H = 3, 2, 3, 2
+    _check_rnn(rng, dtype, bias, N=2)
+
+
+def test_an_empty_batch(rng):
+    """N = 0 where the op allows it, as on the CPU: empty outputs, and weight
+    gradients of 0 from GEMMs over K = 0."""
+    x, w = rand((0, 5), np.float32, rng), rand((3, 5), np.float32, rng)
+    check("linear", x, w, rand((3,), np.float32, rng))
+    check("linear_backward", rand((0, 3), np.float32, rng), x, w)
+    for name in ("relu", "softmax", "log_softmax"):
+        check(name, x)
+    _check_rnn(rng, np.float32, (False, True), N=0)
+
+
+def _check_rnn(rng, dtype, bias, N):
+    T, I, H = 3, 3, 2
     for kind, G in (("lstm", 4), ("gru", 3)):
         w = [rand((G * H, I), dtype, rng), rand((G * H, H), dtype, rng),
              rand((G * H,), dtype, rng) if bias[0] else None, rand((G * H,), dtype, rng) if bias[1] else None]

@@ -82,6 +82,25 @@ def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first):
     _check_module_grads(OutOnly(), x, rng)
 
 
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(10, 4), nn.ReLU(), nn.Dropout(0.3), nn.Linear(4, 3)),
+     (0, 2, 5)),
+    (lambda: nn.LSTM(3, 2, num_layers=2, bidirectional=True), (4, 0, 3)),
+    (lambda: nn.GRU(3, 2, batch_first=True), (0, 4, 3)),
+], ids=["dense", "lstm", "gru_batch_first"])
+def test_an_empty_batch_runs_forward_and_backward(make, shape):
+    """N = 0, which torch allows for these modules: empty outputs and input
+    gradient, and parameter gradients of 0 (sums over no sample), written."""
+    fastnn.manual_seed(5)
+    m = make()
+    y = m(np.zeros(shape, np.float32))
+    y = y[0] if isinstance(y, tuple) else y
+    assert 0 in y.shape
+    assert m.backward(np.zeros_like(y)).shape == shape
+    for name, p in m.named_parameters():
+        assert np.array_equal(p.grad, np.zeros_like(p.data)), name
+
+
 def test_cells_and_embedding_gradients(rng):
     fastnn.manual_seed(3)
     cell = nn.LSTMCell(3, 4, **F64)

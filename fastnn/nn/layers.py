@@ -1,6 +1,8 @@
 """The feed-forward layers: each forward keeps what its backward needs, and
 each backward returns dx and accumulates its parameters' gradients. The
 arithmetic is fastnn.functional's; these classes hold parameters and state."""
+import math
+
 import numpy as np
 
 from .. import _checks
@@ -150,7 +152,7 @@ class Flatten(Module):
 
     def forward(self, x):
         self._shape = _checks.shape_of(x)
-        return x.reshape(self._shape[0], -1)
+        return x.reshape(self._shape[0], math.prod(self._shape[1:]))   # N = 0 works too
 
     def backward(self, dy):
         return dy.reshape(self._shape)

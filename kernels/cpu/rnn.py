@@ -161,11 +161,16 @@ def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
 
 # ------------------------------------------------------------- sequences
 
+def _rows(a):
+    """(T, N, K) seen as (T*N, K), no copy; explicit sizes, so T*N = 0 works too."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
     """x (T, N, I). In: hs[0], cs[0] (N, H) initial states. Out: hs, cs (T+1, N, H),
     gates (T, N, 4H), tanh_c (T, N, H). gh (N, 4H) is scratch."""
-    T, N, I = x.shape
-    np.matmul(x.reshape(T * N, I), w_ih.T, out=gates.reshape(T * N, -1))   # every step's gi at once
+    T = x.shape[0]
+    np.matmul(_rows(x), w_ih.T, out=_rows(gates))   # every step's gi at once
     for t in range(T):
         np.matmul(hs[t], w_hh.T, out=gh)
         lstm_gates_forward(gates[t], gh, b_ih, b_hh, cs[t], gates[t], cs[t + 1], tanh_c[t], hs[t + 1])
@@ -174,20 +179,20 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
 def lstm_backward(dout, dh, dc, x, w_ih, w_hh, hs, cs, gates, tanh_c, dx, dw_ih, dw_hh, db, da, dh_t):
     """In: dout (T, N, H); dh, dc (N, H) the gradients of h_n, c_n, overwritten with those
     of h0, c0. Out: dx (T, N, I), dw_ih, dw_hh, db (4H,). Scratch: da (T, N, 4H), dh_t (N, H)."""
-    T, N, I = x.shape
+    T = x.shape[0]
     for t in range(T - 1, -1, -1):
         np.add(dout[t], dh, out=dh_t)
         lstm_gates_backward(dh_t, dc, gates[t], cs[t], tanh_c[t], da[t], dc)
         np.matmul(da[t], w_hh, out=dh)
     _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
-    column_sum(da.reshape(T * N, -1), db)
+    column_sum(_rows(da), db)
 
 
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n, gi, gh):
     """x (T, N, I). In: hs[0] (N, H). Out: hs (T+1, N, H), gates (T, N, 3H), gh_n (T, N, H).
     Scratch: gi (T, N, 3H), gh (N, 3H)."""
-    T, N, I = x.shape
-    np.matmul(x.reshape(T * N, I), w_ih.T, out=gi.reshape(T * N, -1))
+    T = x.shape[0]
+    np.matmul(_rows(x), w_ih.T, out=_rows(gi))
     for t in range(T):
         np.matmul(hs[t], w_hh.T, out=gh)
         gru_gates_forward(gi[t], gh, b_ih, b_hh, hs[t], gates[t], gh_n[t], hs[t + 1])
@@ -197,23 +202,22 @@ def gru_backward(dout, dh, x, w_ih, w_hh, hs, gates, gh_n, dx, dw_ih, dw_hh, db_
                  dgi, dgh, dh_t, dh_direct):
     """In: dout (T, N, H); dh (N, H) the gradient of h_n, overwritten with that of h0.
     Out: dx, dw_ih, dw_hh, db_ih, db_hh. Scratch: dgi, dgh (T, N, 3H), dh_t, dh_direct (N, H)."""
-    T, N, I = x.shape
+    T = x.shape[0]
     for t in range(T - 1, -1, -1):
         np.add(dout[t], dh, out=dh_t)
         gru_gates_backward(dh_t, gates[t], gh_n[t], hs[t], dgi[t], dgh[t], dh_direct)
         np.matmul(dgh[t], w_hh, out=dh)
         dh += dh_direct
     _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh)
-    column_sum(dgi.reshape(T * N, -1), db_ih)
-    column_sum(dgh.reshape(T * N, -1), db_hh)
+    column_sum(_rows(dgi), db_ih)
+    column_sum(_rows(dgh), db_hh)
 
 
 def _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh):
     """dx = dgi W_ih, dW_ih = dgi^T x, dW_hh = dgh^T h_{t-1}: one GEMM each over all T
     steps (dgi, dgh the gradients of the input and hidden projections; the same
     array for the LSTM)."""
-    T, N, I = x.shape
-    TN = T * N
-    np.matmul(dgi.reshape(TN, -1), w_ih, out=dx.reshape(TN, I))
-    np.matmul(dgi.reshape(TN, -1).T, x.reshape(TN, I), out=dw_ih)
-    np.matmul(dgh.reshape(TN, -1).T, hs[:T].reshape(TN, -1), out=dw_hh)
+    T = x.shape[0]
+    np.matmul(_rows(dgi), w_ih, out=_rows(dx))
+    np.matmul(_rows(dgi).T, _rows(x), out=dw_ih)
+    np.matmul(_rows(dgh).T, _rows(hs[:T]), out=dw_hh)

@@ -7,7 +7,7 @@ import math
 
 from numba import cuda
 
-from ._device import THREADS, add, blocks_for, step, view
+from ._device import THREADS, add, blocks_for, flat, step, view
 from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
@@ -89,8 +89,11 @@ def _gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
 
 
 def _biases(b_ih, b_hh, like):
-    """(b_ih, b_hh, has_ih, has_hh) with `like` standing in for a bias that is None."""
-    return (like if b_ih is None else b_ih, like if b_hh is None else b_hh,
+    """(b_ih, b_hh, has_ih, has_hh), the C-contiguous array `like` seen flat standing
+    in for a bias that is None: any 1-D array of the dtype will do, of any size
+    (an empty batch's too), since the kernel never reads it."""
+    dummy = flat(like)
+    return (dummy if b_ih is None else b_ih, dummy if b_hh is None else b_hh,
             b_ih is not None, b_hh is not None)
 
 
@@ -101,7 +104,7 @@ def _grid(c):
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new, gh):
     matmul(x, w_ih, gates, tb=True)
     matmul(h, w_hh, gh, tb=True)
-    bi, bh, hi, hh = _biases(b_ih, b_hh, gates[0])
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gates)
     _lstm_gates_forward[_grid(c)](gates, gh, bi, bh, hi, hh, c, gates, c_new, tanh_c, h_new)
 
 
@@ -118,7 +121,7 @@ def lstm_cell_backward(dh_new, dc_new, x, h, c, w_ih, w_hh, gates, tanh_c,
 def gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, gates, gh_n, h_new, gi, gh):
     matmul(x, w_ih, gi, tb=True)
     matmul(h, w_hh, gh, tb=True)
-    bi, bh, hi, hh = _biases(b_ih, b_hh, gi[0])
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gi)
     _gru_gates_forward[_grid(h)](gi, gh, bi, bh, hi, hh, h, gates, gh_n, h_new)
 
 
@@ -141,7 +144,7 @@ def _flat(a):
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
     T = x.shape[0]
     matmul(_flat(x), w_ih, _flat(gates), tb=True)
-    bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh)
     for t in range(T):
         g, c = step(gates, t), step(cs, t)
         matmul(step(hs, t), w_hh, gh, tb=True)
@@ -163,7 +166,7 @@ def lstm_backward(dout, dh, dc, x, w_ih, w_hh, hs, cs, gates, tanh_c, dx, dw_ih,
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n, gi, gh):
     T = x.shape[0]
     matmul(_flat(x), w_ih, _flat(gi), tb=True)
-    bi, bh, hi, hh = _biases(b_ih, b_hh, gh[0])
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh)
     for t in range(T):
         h = step(hs, t)
         matmul(h, w_hh, gh, tb=True)
