@@ -1,23 +1,30 @@
 """Bad input gets the contract's errors, from fastnn.functional and
 fastnn.reference alike, for every function: a wrong dtype or a dtype mix is a
 TypeError naming the argument and the dtype; a wrong rank is a ValueError
-naming the argument and its shape; inputs are never modified."""
+naming the argument and its shape; inputs are never modified; a size of 0
+gives the reference's result or its error."""
+import re
+
 import numpy as np
 import pytest
 
 import fastnn.functional as F
 import fastnn.reference as R
-from fastnn.testing import rand
+from fastnn.testing import assert_close, rand
 
-N, C, H, W, K = 2, 3, 6, 5, 4
+# Every size an argument of _valid has, by name: batch N, channels C, image H x W,
+# filters K, classes or features L, linear in/out I/O, hidden size S, steps T.
+SIZES = dict(N=2, C=3, H=6, W=5, K=4, L=4, I=5, O=2, S=4, T=5)
 
 
-def _valid(rng):
-    """name -> (positional args, names of the float-array args in order)."""
+def _valid(rng, **sizes):
+    """name -> (positional args, names of the float-array args in order); `sizes`
+    overrides SIZES."""
+    N, C, H, W, K, L, I, O, S, T = {**SIZES, **sizes}.values()
     r = lambda *s: rand(s, np.float64, rng)  # noqa: E731
     x, w, b = r(N, C, H, W), r(K, C, 3, 3), r(K)
     y = r(N, K, H, W)
-    pooled = r(N, C, 3, 2)
+    pooled = r(N, C, H // 2, W // 2)
     v = {
         "conv2d": ((x, w, b, 1, 1), ["x", "weight", "bias"]),
         "conv2d_backward": ((y, x, w, 1, 1), ["dy", "x", "weight"]),
@@ -25,27 +32,27 @@ def _valid(rng):
         "max_pool2d_backward": ((pooled, x, 2), ["dy", "x"]),
         "avg_pool2d": ((x, 2), ["x"]),
         "avg_pool2d_backward": ((pooled, x, 2), ["dy", "x"]),
-        "softmax": ((r(3, 4),), ["x"]),
-        "log_softmax": ((r(3, 4),), ["x"]),
-        "softmax_backward": ((r(3, 4), r(3, 4)), ["dy", "y"]),
-        "cross_entropy": ((r(3, 4), np.array([0, 3, 1])), ["logits"]),
-        "linear": ((r(3, 5), r(2, 5), r(2)), ["x", "weight", "bias"]),
-        "linear_backward": ((r(3, 2), r(3, 5), r(2, 5)), ["dy", "x", "weight"]),
-        "batch_norm": ((r(4, 3), r(3), r(3), r(3), r(3) + 1.5), ["x", "gamma", "beta", "running_mean",
+        "softmax": ((r(N, L),), ["x"]),
+        "log_softmax": ((r(N, L),), ["x"]),
+        "softmax_backward": ((r(N, L), r(N, L)), ["dy", "y"]),
+        "cross_entropy": ((r(N, L), rng.integers(0, max(L, 1), N)), ["logits"]),
+        "linear": ((r(N, I), r(O, I), r(O)), ["x", "weight", "bias"]),
+        "linear_backward": ((r(N, O), r(N, I), r(O, I)), ["dy", "x", "weight"]),
+        "batch_norm": ((r(N, C), r(C), r(C), r(C), r(C) + 1.5), ["x", "gamma", "beta", "running_mean",
                                                                  "running_var"]),
-        "dropout": ((r(3, 4), 0.5, True, 3), ["x"]),
-        "lstm_cell": ((r(2, 3), r(2, 4), r(2, 4), r(16, 3), r(16, 4), r(16), r(16)),
+        "dropout": ((r(N, L), 0.5, True, 3), ["x"]),
+        "lstm_cell": ((r(N, I), r(N, S), r(N, S), r(4 * S, I), r(4 * S, S), r(4 * S), r(4 * S)),
                       ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
-        "gru_cell": ((r(2, 3), r(2, 4), r(12, 3), r(12, 4), r(12), r(12)),
+        "gru_cell": ((r(N, I), r(N, S), r(3 * S, I), r(3 * S, S), r(3 * S), r(3 * S)),
                      ["x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
-        "lstm": ((r(5, 2, 3), r(2, 4), r(2, 4), r(16, 3), r(16, 4), r(16), r(16)),
+        "lstm": ((r(T, N, I), r(N, S), r(N, S), r(4 * S, I), r(4 * S, S), r(4 * S), r(4 * S)),
                  ["x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
-        "gru": ((r(5, 2, 3), r(2, 4), r(12, 3), r(12, 4), r(12), r(12)),
+        "gru": ((r(T, N, I), r(N, S), r(3 * S, I), r(3 * S, S), r(3 * S), r(3 * S)),
                 ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
     }
     for name in ("relu", "sigmoid", "tanh", "leaky_relu"):
-        v[name] = ((r(3, 4),), ["x"])
-        v[name + "_backward"] = ((r(3, 4), r(3, 4)), ["dy", "x" if "relu" in name else "y"])
+        v[name] = ((r(N, L),), ["x"])
+        v[name + "_backward"] = ((r(N, L), r(N, L)), ["dy", "x" if "relu" in name else "y"])
     return v
 
 
@@ -138,10 +145,30 @@ def test_scalar_and_empty_arguments(impl, call, err, match):
         call(IMPLS[impl])
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_empty_arrays_are_handled_where_the_op_allows(impl):
-    m = IMPLS[impl]
-    assert m.relu(np.zeros((0, 3))).shape == (0, 3)
-    assert m.softmax(np.zeros((0, 3))).shape == (0, 3)
-    y, mask = m.dropout(np.zeros((2, 0)), 0.5, seed=1)
-    assert y.shape == mask.shape == (2, 0)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", SIZES)
+def test_a_zero_size_gives_the_reference_result_or_its_error(name, size):
+    """Each size in turn set to 0. Where the op is defined (an empty batch for
+    the dense and recurrent ops, as in torch), functional returns what the
+    reference returns, backward included; where not (an empty image, an
+    empty sequence), both raise the same ValueError naming the function."""
+    args = lambda: _valid(np.random.default_rng(7), **{size: 0})[name][0]  # noqa: E731
+    try:
+        expected = getattr(R, name)(*args())
+    except ValueError as e:
+        assert str(e).startswith(f"{name}: "), str(e)
+        with pytest.raises(ValueError, match=re.escape(str(e))):
+            getattr(F, name)(*args())
+        return
+    actual = getattr(F, name)(*args())
+    if name in _BACKWARD:       # (outputs..., cache): backward of random output gradients
+        grads = [rand(y.shape, y.dtype, np.random.default_rng(8)) for y in expected[:-1]]
+        expected, actual = (getattr(m, _BACKWARD[name])(*grads, out[-1])
+                            for m, out in ((R, expected), (F, actual)))
+    for a, e in zip(*((y if isinstance(y, tuple) else (y,)) for y in (actual, expected))):
+        assert (a is None) == (e is None)
+        if e is not None:
+            assert_close(a, e, name=f"{name} with {size}=0")
+
+
+_BACKWARD = {name: name + "_backward" for name in ("batch_norm", "lstm_cell", "gru_cell", "lstm", "gru")}
