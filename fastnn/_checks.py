@@ -156,6 +156,12 @@ def axis_index(fn: str, name: str, axis, ndim: int) -> int:
     return int(axis) % ndim
 
 
+def writable(fn: str, name: str, a, what: str):
+    """A host array that `fn` updates in place must accept writes."""
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only, expected a writable array ({what})")
+
+
 def nonempty(fn: str, name: str, a):
     if 0 in shape_of(a):
         raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected every dimension >= 1")
@@ -324,6 +330,9 @@ def batch_norm_args(fn, x, gamma, beta, running_mean, running_var, training, mom
         raise ValueError(f"{fn}: running_mean and running_var are required when training=False")
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
+    if training:
+        for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+            writable(fn, name, a, "training updates the running statistics in place")
     real(fn, "momentum", momentum, 0.0, 1.0)
     real(fn, "eps", eps, 0.0, None)
     M = s[0] * (s[2] * s[3] if len(s) == 4 else 1)

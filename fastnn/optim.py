@@ -54,10 +54,17 @@ class Optimizer:
         arrays = [_data(p) for p in self.params]
         self.dtype, self.on_device = chk.float_arrays(
             type(self).__name__, **{f"params[{i}]": a for i, a in enumerate(arrays)})
+        first = {}
         for i, a in enumerate(arrays):
+            name = f"params[{i}]"
             if not _is_contiguous(a):
-                raise ValueError(f"{type(self).__name__}: params[{i}] is not C-contiguous; "
+                raise ValueError(f"{type(self).__name__}: {name} is not C-contiguous; "
                                  "parameters are updated in place through a flat view")
+            chk.writable(type(self).__name__, name, a, "parameters are updated in place")
+            # torch warns that this "will cause an error": each step would update it twice
+            if first.setdefault(id(a), i) != i:
+                raise ValueError(f"{type(self).__name__}: {name} is params[{first[id(a)]}] again, "
+                                 "expected each parameter once")
         sizes = [int(np.prod(chk.shape_of(a))) for a in arrays]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.defaults = dict(defaults)

@@ -125,6 +125,9 @@ def test_adam_with_parameters_at_different_step_counts(rng):
     (lambda p: optim.SGD([], lr=0.1), ValueError, "empty"),
     (lambda p: optim.SGD([p[0], p[0].astype(np.float32)], lr=0.1), TypeError, r"params\[1\] has dtype float32"),
     (lambda p: optim.SGD([p[0].T], lr=0.1), ValueError, "not C-contiguous"),
+    (lambda p: optim.Adam([p[1], p[0], p[1]]), ValueError, r"params\[2\] is params\[0\] again"),
+    (lambda p: optim.RMSprop([p[0], np.broadcast_to(p[1], (4,))]), ValueError,
+     r"params\[1\] is read-only"),
 ])
 def test_optimizer_rejects_bad_arguments(make, err, match):
     with pytest.raises(err, match=match):

@@ -139,6 +139,8 @@ def test_inputs_are_never_modified(rng, impl, name):
     (lambda m: m.leaky_relu(np.zeros(3), "0.1"), TypeError, "negative_slope must be a real number"),
     (lambda m: m.batch_norm(np.zeros((2, 3)), None, None, None, None, eps=-1.0), ValueError, "eps must be in"),
     (lambda m: m.dropout(np.zeros(3), float("nan")), ValueError, "p must be in"),
+    (lambda m: m.batch_norm(np.eye(2), None, None, np.zeros(2), np.broadcast_to(1.0, (2,))),
+     ValueError, "running_var is read-only"),
 ])
 def test_scalar_and_empty_arguments(impl, call, err, match):
     with pytest.raises(err, match=match):
