@@ -101,6 +101,35 @@ def test_an_empty_batch_runs_forward_and_backward(make, shape):
         assert np.array_equal(p.grad, np.zeros_like(p.data)), name
 
 
+def test_a_tied_weight_is_one_parameter_with_both_gradients(rng):
+    """One Parameter in two modules, as torch: listed once by parameters() (so an
+    optimizer steps it once), saved under both names, its .grad the sum of both uses."""
+    fastnn.manual_seed(6)
+    first, second = nn.Linear(3, 3, **F64), nn.Linear(3, 3, **F64)
+    second.weight = first.weight
+    m = nn.Sequential(first, nn.Tanh(), second)
+    assert [n for n, _ in m.named_parameters()] == ["0.weight", "0.bias", "2.bias"]
+    assert list(m.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    _check_module_grads(m, rand((4, 3), np.float64, rng), rng)
+    optim.SGD(m.parameters(), lr=0.1).step()
+
+
+def test_assigning_to_a_registered_name_keeps_it_registered_in_place():
+    bn = nn.BatchNorm1d(3)
+    bn.running_mean = np.full(3, 0.5, np.float32)      # still a buffer, as in torch
+    bn.weight = nn.Parameter(np.full(3, 2.0, np.float32))
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                     "num_batches_tracked"]
+    assert bn.state_dict()["running_mean"].tolist() == [0.5] * 3
+    with pytest.raises(TypeError, match=r"cannot assign numpy.ndarray to 'weight', expected a "
+                                        r"Parameter or None \(to set its values: weight.data"):
+        bn.weight = np.ones(3, np.float32)
+    with pytest.raises(TypeError, match="cannot assign builtins.str to 'running_var', expected an array"):
+        bn.running_var = "ones"
+    bn.bias = None                                     # None unregisters, as torch
+    assert "bias" not in bn.state_dict() and bn.bias is None
+
+
 def test_cells_and_embedding_gradients(rng):
     fastnn.manual_seed(3)
     cell = nn.LSTMCell(3, 4, **F64)

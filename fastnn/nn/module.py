@@ -28,16 +28,29 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call Module.__init__() before assigning "
                                  f"attributes (while setting {name!r})")
+        target = (self._parameters if isinstance(value, Parameter) else
+                  self._modules if isinstance(value, Module) else
+                  self._buffers if name in self._buffers and _is_array(value) else None)
+        # as torch: a registered name takes a value of its kind again, or None (unregistered)
+        if target is None and value is not None:
+            if name in self._parameters:
+                self._cannot_assign(name, value, f"a Parameter or None (to set its values: "
+                                                 f"{name}.data[...] = ...)")
+            if name in self._modules or name in self._buffers:
+                self._cannot_assign(name, value, "a Module or None" if name in self._modules
+                                    else "an array or None")
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            if table is not target:     # a name re-assigned in its own table keeps its place, as torch
+                table.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
             return
+        target[name] = value
         self.__dict__.pop(name, None)
+
+    def _cannot_assign(self, name, value, expected):
+        raise TypeError(f"{type(self).__name__}: cannot assign {_checks._kind(value)} to {name!r}, "
+                        f"expected {expected}")
 
     def __getattr__(self, name):
         for table in ("_parameters", "_buffers", "_modules"):
@@ -64,10 +77,16 @@ class Module:
 
     # ----------------------------------------------------------- traversal
 
-    def named_modules(self, prefix=""):
+    def _walk(self, prefix=""):
+        """(dotted name, module) along every path, a shared module under each of
+        its names: state_dict's traversal, as torch's."""
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from m._walk(f"{prefix}.{name}" if prefix else name)
+
+    def named_modules(self, prefix=""):
+        """Each module once, under the first name that reaches it, as torch."""
+        yield from _first_of_each(self._walk(prefix))
 
     def modules(self):
         return [m for _, m in self.named_modules()]
@@ -76,17 +95,20 @@ class Module:
         return list(self._modules.values())
 
     def named_parameters(self, prefix=""):
-        for mod_name, m in self.named_modules(prefix):
-            for name, p in m._parameters.items():
-                yield (f"{mod_name}.{name}" if mod_name else name), p
+        """Each parameter once: a tied weight (one Parameter in two modules) under
+        its first name, as torch, so an optimizer steps it once."""
+        yield from _first_of_each(self._named_members("_parameters", prefix))
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix=""):
-        for mod_name, m in self.named_modules(prefix):
-            for name, b in m._buffers.items():
-                yield (f"{mod_name}.{name}" if mod_name else name), b
+        yield from _first_of_each(self._named_members("_buffers", prefix))
+
+    def _named_members(self, table, prefix):
+        for mod_name, m in self._walk(prefix):
+            for name, v in getattr(m, table).items():
+                yield (f"{mod_name}.{name}" if mod_name else name), v
 
     # --------------------------------------------------------- state dict
 
@@ -94,7 +116,7 @@ class Module:
         """OrderedDict of name -> array (copies), torch's names and order:
         each module's parameters, then its buffers, then its children."""
         out = OrderedDict()
-        for mod_name, m in self.named_modules():
+        for mod_name, m in self._walk():
             pre = f"{mod_name}." if mod_name else ""
             for name, p in m._parameters.items():
                 out[pre + name] = _to_host(p.data).copy()
@@ -106,7 +128,7 @@ class Module:
         """Copy arrays (NumPy, or anything np.asarray takes: torch CPU tensors'
         .numpy()) into parameters and buffers, checking names and shapes."""
         own = OrderedDict()
-        for mod_name, m in self.named_modules():
+        for mod_name, m in self._walk():
             pre = f"{mod_name}." if mod_name else ""
             for name in m._parameters:
                 own[pre + name] = (m, name, True)
@@ -180,6 +202,19 @@ class Module:
             lines.append(")")
             return "\n".join(lines)
         return lines[0] + ")"
+
+
+def _is_array(a):
+    return isinstance(a, np.ndarray) or _checks.is_device_array(a)
+
+
+def _first_of_each(named):
+    """(name, object) pairs, each object once (by identity), in order."""
+    seen = set()
+    for name, v in named:
+        if id(v) not in seen:
+            seen.add(id(v))
+            yield name, v
 
 
 def _to_host(a):
