@@ -118,6 +118,21 @@ def integer_labels(fn: str, name: str, target, n: int, num_classes: int):
 # Scalars
 # --------------------------------------------------------------------------
 
+def count(fn: str, name: str, v, minimum: int) -> int:
+    """An int >= minimum (a size or a number of layers)."""
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+        raise TypeError(f"{fn}: {name} must be an int, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def flag(fn: str, name: str, v) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be a bool, got {v!r}")
+    return bool(v)
+
+
 def pair(fn: str, name: str, v, minimum: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints, each >= minimum."""
     if isinstance(v, (numbers.Integral,)) and not isinstance(v, bool):

@@ -58,3 +58,26 @@ def test_stacked_bidirectional_rnn_matches_torch(rng, kind):
     tout.backward(torch.tensor(dout))
     assert_close(ours.backward(dout), tx.grad.numpy())
     _compare_grads(ours, theirs)
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=None), dict(affine=False), dict(track_running_stats=False)],
+                         ids=["cumulative average", "no affine", "no running stats"])
+def test_batch_norm_options_match_torch(rng, kw):
+    """Three training steps then one in eval mode: outputs, input gradients and
+    state dicts (names and values) as torch's."""
+    ours, theirs = nn.BatchNorm2d(3, **kw), torch.nn.BatchNorm2d(3, **kw)
+    _load_from_torch(ours, theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for step in range(4):
+        if step == 3:
+            ours.eval(), theirs.eval()
+        x = rand((4, 3, 2, 3), np.float32, rng, -2, 2) + np.float32(step)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = theirs(tx)
+        assert_close(ours(x), ty.detach().numpy())
+        if step < 3:
+            dy = rand(x.shape, np.float32, rng)
+            ty.backward(torch.tensor(dy))
+            assert_close(ours.backward(dy), tx.grad.numpy())
+    for name, value in theirs.state_dict().items():
+        assert_close(ours.state_dict()[name], value.numpy(), name=name)

@@ -12,16 +12,13 @@ from .module import Module
 from .parameter import Parameter
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
 class Linear(Module):
     """y = x W^T + b; weight (out_features, in_features), bias (out_features,)."""
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features, self.out_features = (_checks.count("Linear", name, v, 0) for name, v in
+                                               (("in_features", in_features), ("out_features", out_features)))
         self.weight = Parameter(init.torch_default((out_features, in_features), in_features, dtype))
         self.bias = Parameter(init.torch_default((out_features,), in_features, dtype)) if bias else None
 
@@ -46,9 +43,11 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=np.float32):
         super().__init__()
-        kh, kw = _pair(kernel_size)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = (kh, kw), _pair(stride), _pair(padding)
+        self.in_channels, self.out_channels = (_checks.count("Conv2d", name, v, 1) for name, v in
+                                               (("in_channels", in_channels), ("out_channels", out_channels)))
+        kh, kw = self.kernel_size = _checks.pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = _checks.pair("Conv2d", "stride", stride, 1)
+        self.padding = _checks.pair("Conv2d", "padding", padding, 0)
         fan_in = in_channels * kh * kw
         self.weight = Parameter(init.torch_default((out_channels, in_channels, kh, kw), fan_in, dtype))
         self.bias = Parameter(init.torch_default((out_channels,), fan_in, dtype)) if bias else None
@@ -159,33 +158,52 @@ class Flatten(Module):
 
 
 class _BatchNorm(Module):
+    """torch's options: affine=False drops weight and bias (gamma = 1, beta = 0);
+    track_running_stats=False keeps no running statistics and normalises by the
+    batch's in eval mode too; momentum=None makes the running statistics the
+    plain average of every batch so far (factor 1 / num_batches_tracked)."""
     NDIM = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32):
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = Parameter(np.ones(num_features, dtype))
-        self.bias = Parameter(np.zeros(num_features, dtype))
-        self.register_buffer("running_mean", np.zeros(num_features, dtype))
-        self.register_buffer("running_var", np.ones(num_features, dtype))
-        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        name = type(self).__name__
+        self.num_features = _checks.count(name, "num_features", num_features, 1)
+        self.eps = _checks.real(name, "eps", eps, 0.0, None)
+        self.momentum = None if momentum is None else _checks.real(name, "momentum", momentum, 0.0, 1.0)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
         _checks.check_ndim(type(self).__name__, "x", x, self.NDIM)
-        if self.training:
+        batch_stats = self.training or not self.track_running_stats
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
             self.num_batches_tracked[...] += 1
-        y, self._cache = F.batch_norm(x, self.weight.data, self.bias.data, self.running_mean,
-                                      self.running_var, self.training, self.momentum, self.eps)
+            if momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        y, self._cache = F.batch_norm(x, *(None if p is None else p.data for p in (self.weight, self.bias)),
+                                      self.running_mean, self.running_var, batch_stats,
+                                      0.0 if momentum is None else momentum, self.eps)
         return y
 
     def backward(self, dy):
         dx, dgamma, dbeta = F.batch_norm_backward(dy, self._cache)
-        self.weight.accumulate_grad(dgamma)
-        self.bias.accumulate_grad(dbeta)
+        if self.affine:
+            self.weight.accumulate_grad(dgamma)
+            self.bias.accumulate_grad(dbeta)
         return dx
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -222,7 +240,9 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.num_embeddings, self.embedding_dim = (
+            _checks.count("Embedding", name, v, 0) for name, v in
+            (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)))
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), 1.0, dtype))
 
     def forward(self, idx):
