@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import models, nn, optim, train
+from fastnn import functional as F, models, nn, optim, train
 from fastnn.testing import assert_close, numerical_grad, rand
 
 
@@ -63,10 +63,15 @@ def test_module_gradients_match_finite_differences(rng, name, make, shape):
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-@pytest.mark.parametrize("layers, bidir, batch_first", [(1, False, False), (2, True, False), (2, False, True)])
-def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first):
+@pytest.mark.parametrize("layers, bidir, batch_first, dropout", [
+    (1, False, False, 0.0), (2, True, False, 0.0), (2, False, True, 0.0), (3, True, False, 0.4)])
+def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first, dropout, monkeypatch):
     fastnn.manual_seed(2)
-    m = getattr(nn, kind)(3, 2, num_layers=layers, bidirectional=bidir, batch_first=batch_first, **F64)
+    # the same dropout masks on every forward, so finite differences see one function
+    seeded = F.dropout
+    monkeypatch.setattr(F, "dropout", lambda x, p, training=True, seed=None: seeded(x, p, training, 11))
+    m = getattr(nn, kind)(3, 2, num_layers=layers, bidirectional=bidir, batch_first=batch_first,
+                          dropout=dropout, **F64)
     x = rand((2, 4, 3) if batch_first else (4, 2, 3), np.float64, rng)
 
     class OutOnly(nn.Module):
@@ -128,6 +133,20 @@ def test_assigning_to_a_registered_name_keeps_it_registered_in_place():
         bn.running_var = "ones"
     bn.bias = None                                     # None unregisters, as torch
     assert "bias" not in bn.state_dict() and bn.bias is None
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_dropout_acts_between_layers_in_training_only(rng, kind):
+    fastnn.manual_seed(7)
+    m = getattr(nn, kind)(3, 4, num_layers=2, dropout=0.5)
+    plain = getattr(nn, kind)(3, 4, num_layers=2)
+    plain.load_state_dict(m.state_dict())
+    x = rand((5, 2, 3), np.float32, rng)
+    assert not np.allclose(m(x)[0], plain(x)[0])
+    m.eval()
+    np.testing.assert_array_equal(m(x)[0], plain(x)[0])
+    with pytest.warns(UserWarning, match="dropout acts between stacked layers"):
+        getattr(nn, kind)(3, 4, dropout=0.5)
 
 
 def test_cells_and_embedding_gradients(rng):
@@ -259,6 +278,18 @@ def test_module_errors():
         nn.Embedding(5, 2)(np.array([7]))
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         nn.Linear(2, 2).to("tpu")
+    for make, err, match in [
+            (lambda: nn.Linear(-1, 2), ValueError, "Linear: in_features must be >= 0, got -1"),
+            (lambda: nn.Conv2d(3, 4, (3,)), TypeError, "Conv2d: kernel_size must be an int or an"),
+            (lambda: nn.LSTM(3, 0), ValueError, "LSTM: hidden_size must be >= 1, got 0"),
+            (lambda: nn.GRU(3, 4, num_layers=2.0), TypeError, "GRU: num_layers must be an int"),
+            (lambda: nn.LSTM(3, 4, 2, True, False, 0.5), TypeError, "bidirectional must be a bool"),
+            (lambda: nn.GRU(3, 4, 2, dropout=1.5), ValueError, r"dropout must be in \[0.0, 1.0\]"),
+            (lambda: nn.GRUCell(3, -2), ValueError, "GRUCell: hidden_size must be >= 1"),
+            (lambda: nn.BatchNorm1d(3, momentum=2), ValueError, r"momentum must be in \[0.0, 1.0\]"),
+            (lambda: nn.Embedding(5.0, 2), TypeError, "num_embeddings must be an int")]:
+        with pytest.raises(err, match=match):
+            make()
 
 
 def test_initialisers_have_the_documented_scale():

@@ -8,6 +8,7 @@ the layers top-down, splitting each layer's output gradient by direction
 and summing the directions' input gradients.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -27,8 +28,10 @@ class _CellBase(Module):
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
         super().__init__()
+        name = type(self).__name__
+        self.input_size = _checks.count(name, "input_size", input_size, 1)
+        self.hidden_size = _checks.count(name, "hidden_size", hidden_size, 1)
         G, H = self.GATES, hidden_size
-        self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = _rnn_param((G * H, input_size), H, dtype)
         self.weight_hh = _rnn_param((G * H, H), H, dtype)
         self.bias_ih = _rnn_param((G * H,), H, dtype) if bias else None
@@ -86,11 +89,22 @@ class _RNNBase(Module):
     GATES = 0
     HAS_CELL_STATE = False
 
+    # the contract's order, then torch's dropout (torch puts it before bidirectional:
+    # the flags must be bools, so a torch-ordered positional call fails loudly)
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, dtype=np.float32):
+                 bidirectional=False, dropout=0.0, dtype=np.float32):
         super().__init__()
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+        name = type(self).__name__
+        self.input_size = _checks.count(name, "input_size", input_size, 1)
+        self.hidden_size = _checks.count(name, "hidden_size", hidden_size, 1)
+        self.num_layers = _checks.count(name, "num_layers", num_layers, 1)
+        self.dropout = _checks.real(name, "dropout", dropout, 0.0, 1.0)
+        if self.dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout acts between stacked layers, so with num_layers=1 "
+                          f"it does nothing (as in torch)", stacklevel=2)
+        self.bias, self.batch_first, self.bidirectional = (
+            _checks.flag(name, flag, v) for flag, v in
+            (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)))
         D, G, H = self.num_directions, self.GATES, hidden_size
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else D * H
@@ -149,9 +163,12 @@ class _RNNBase(Module):
         for nm, s in (("h0", h0), ("c0", c0)):
             if s is not None:
                 _checks.check_shape(name, nm, s, (L * D, N, H), "(num_layers * num_directions, N, hidden_size)")
-        hn, cn, self._caches = [], [], []
+        hn, cn, self._caches, self._masks = [], [], [], []
         inp = x
         for layer in range(L):
+            if layer > 0 and self.training and self.dropout > 0:   # on each layer's input but the first
+                inp, mask = F.dropout(inp, self.dropout)
+                self._masks.append(mask)
             outs = []
             for d, suffix in enumerate(self._suffixes()):
                 k = layer * D + d
@@ -188,11 +205,14 @@ class _RNNBase(Module):
                 for p, g in zip(self._params(layer, suffix), grads):
                     p.accumulate_grad(g)
             dinp = np.ascontiguousarray(dx_total)
+            if layer > 0 and self._masks:
+                dinp = F.dropout_backward(dinp, self._masks[layer - 1], self.dropout)
         return np.swapaxes(dinp, 0, 1) if self.batch_first else dinp
 
     def extra_repr(self):
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
-                f"bias={self.bias}, batch_first={self.batch_first}, bidirectional={self.bidirectional}")
+                f"bias={self.bias}, batch_first={self.batch_first}, dropout={self.dropout}, "
+                f"bidirectional={self.bidirectional}")
 
 
 class LSTM(_RNNBase):
