@@ -210,6 +210,8 @@ def cross_entropy(logits, target):
     N, C = chk.shape_of(logits)
     dlogits = _alloc.empty((N, C), dtype, dev)
     row_loss = _alloc.empty((N,), np.float64, dev)
+    if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
+        target = target.astype(target.dtype.newbyteorder("="))
     k = _kernels(dev)
     k.cross_entropy_forward_backward(_contig(logits, dev), _contig(target, dev), row_loss, dlogits)
     return k.mean_of(row_loss) if dev else float(row_loss.sum() / N), dlogits
