@@ -352,7 +352,8 @@ def batch_norm_backward(dy, cache):
 
 @_sized_by_first_array
 def dropout(x, p, training=True, seed=None):
-    """Inverted dropout -> (y, mask): y = x * mask / (1 - p), mask a bool array like x.
+    """Inverted dropout -> (y, mask): y = x * mask / (1 - p), mask a bool array like x; a
+    multiply, as torch: NaN in a dropped unit stays NaN.
     training=False or p = 0 return x's values and an all-True mask. The same
     seed gives the same mask, on any device (seed=None draws from np.random)."""
     from .reference.dropout import draw_seed
@@ -374,7 +375,7 @@ def dropout(x, p, training=True, seed=None):
 
 @_sized_by_first_array
 def dropout_backward(dy, mask, p):
-    """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (0 where dropped; all 0 for p = 1)."""
+    """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (dy * 0 where dropped; everywhere for p = 1)."""
     dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)
     dx = _alloc.empty(chk.shape_of(dy), dtype, dev)
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)

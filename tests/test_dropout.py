@@ -16,6 +16,18 @@ def test_dropout_matches_reference_mask_for_mask(rng, dtype, shape, p):
     compare_with_reference("dropout_backward", rand(shape, dtype, rng), mask, p)
 
 
+@pytest.mark.parametrize("p", [0.5, 1.0])
+def test_non_finite_units_give_nan_where_dropped(rng, p):
+    """A multiply, as torch's: NaN or inf kept is NaN or inf scaled, dropped is NaN (x * 0)."""
+    x = rand((4, 8), np.float32, rng)
+    x[0], x[1], x[2] = np.nan, np.inf, -np.inf
+    y, mask = compare_with_reference("dropout", x, p, True, 99)
+    assert 0 < mask[:3].sum() < 24 if p < 1 else not mask.any()
+    assert np.isnan(y[:3][~mask[:3]]).all() and np.array_equal(np.isnan(y[:3]), np.isnan(x[:3]) | ~mask[:3])
+    dx = compare_with_reference("dropout_backward", x, mask, p)
+    assert np.array_equal(np.isnan(dx), np.isnan(y))
+
+
 def test_dropout_keeps_the_right_fraction_and_scale():
     x = np.linspace(1, 2, 1_000_000).astype(np.float32)
     for p in (0.2, 0.5, 0.8):

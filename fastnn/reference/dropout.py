@@ -5,7 +5,9 @@ so the expectation is unchanged and eval is the identity:
 
     y = x * mask / (1 - p),   mask_i = [u_i >= p],   dx = dy * mask / (1 - p)
 
-(p = 1 drops everything: y = 0, dx = 0.) The uniform u_i in [0, 1) is a
+A multiply, as torch's, not a select: NaN or inf in a dropped unit gives NaN
+(0 * NaN), so NaN in gives NaN out even where the unit is dropped. p = 1
+drops everything: y = x * 0, dx = dy * 0. The uniform u_i in [0, 1) is a
 hash of (seed, i) -- SplitMix64's finaliser (Steele, Lea & Flood, "Fast
 splittable pseudorandom number generators", OOPSLA 2014) on
 seed + (i + 1) * golden -- taking the top 53 bits. Every element is
@@ -45,14 +47,17 @@ def dropout(x, p, training=True, seed=None):
         return x.copy(), np.ones(x.shape, bool)
     seed = draw_seed() if seed is None else seed
     mask = (uniform_stream(seed, x.size) >= p).reshape(x.shape)
-    if p == 1:
-        return np.zeros_like(x), mask
-    return np.where(mask, x * x.dtype.type(1 / (1 - p)), x.dtype.type(0)), mask
+    with np.errstate(invalid="ignore"):     # inf * 0 = NaN, as documented above
+        return x * _kept_scale(mask, p, x.dtype), mask
 
 
 def dropout_backward(dy, mask, p):
     """dy, mask (from dropout) -> dx."""
     _, _, p = _checks.dropout_backward_args("dropout_backward", dy, mask, p, allow_device=False)
-    if p == 1:
-        return np.zeros_like(dy)
-    return np.where(mask, dy * dy.dtype.type(1 / (1 - p)), dy.dtype.type(0))
+    with np.errstate(invalid="ignore"):
+        return dy * _kept_scale(mask, p, dy.dtype)
+
+
+def _kept_scale(mask, p, dtype):
+    """mask / (1 - p) in `dtype`: 1/(1-p) where kept, 0 where dropped (everywhere for p = 1)."""
+    return np.where(mask, dtype.type(0 if p == 1 else 1 / (1 - p)), dtype.type(0))

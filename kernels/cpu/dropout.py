@@ -5,7 +5,9 @@ SplitMix64's finaliser applied to seed + (i + 1) * golden (Steele, Lea &
 Flood, OOPSLA 2014). Each element's draw depends on (seed, i) alone, so
 every thread, the CUDA kernel and the NumPy reference produce the same mask.
 
-    y = keep ? x * scale : 0,     dx = keep ? dy * scale : 0,    scale = 1/(1-p)
+    y = x * (keep ? scale : 0),     dx = dy * (keep ? scale : 0),    scale = 1/(1-p)
+
+A multiply, not a select, as torch: NaN or inf in a dropped unit gives NaN.
 
 Reference: fastnn/reference/dropout.py (uniform_stream).
 """
@@ -36,7 +38,7 @@ def dropout_forward(x, seed, p, scale, y, mask):
     for i in prange(x.size):
         keep = uniform(s, np.uint64(i)) >= p
         mask[i] = keep
-        y[i] = x[i] * k if keep else zero
+        y[i] = x[i] * (k if keep else zero)
 
 
 @njit(parallel=True, cache=True)
@@ -44,4 +46,4 @@ def dropout_backward(dy, mask, scale, dx):
     zero = dy.dtype.type(0)
     k = dy.dtype.type(scale)
     for i in prange(dy.size):
-        dx[i] = dy[i] * k if mask[i] else zero
+        dx[i] = dy[i] * (k if mask[i] else zero)

@@ -26,7 +26,7 @@ def _forward(x, seed, p, scale, y, mask):
         if i < x.size:
             keep = _uniform(seed, uint64(i)) >= p
             mask[i] = keep
-            y[i] = x[i] * scale if keep else 0
+            y[i] = x[i] * (scale if keep else 0.0)    # a multiply: NaN stays NaN, as on the CPU
         i += THREADS
 
 
@@ -35,7 +35,7 @@ def _backward(dy, mask, scale, dx):
     i = first_element()
     for _ in range(ELEMENTS):
         if i < dy.size:
-            dx[i] = dy[i] * scale if mask[i] else 0
+            dx[i] = dy[i] * (scale if mask[i] else 0.0)
         i += THREADS
 
 
