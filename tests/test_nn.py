@@ -271,6 +271,16 @@ def test_models_run_forward_and_backward(rng, make):
     assert dx.shape == x.shape and all(p.grad is not None for p in m.parameters())
 
 
+def test_sequential_indexes_slices_and_appends_as_torch():
+    s = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    assert isinstance(s[-1], nn.Linear) and len(s) == 3
+    tail = s[1:]
+    assert isinstance(tail, nn.Sequential) and list(tail.state_dict()) == ["2.weight", "2.bias"]
+    assert s.append(nn.Identity()) is s and [type(m).__name__ for m in s][-1] == "Identity"
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_array_equal(s(x), s[:3](x))
+
+
 def test_module_errors():
     with pytest.raises(ValueError, match="x must be 4-D"):
         nn.BatchNorm2d(3)(np.zeros((2, 3)))

@@ -9,13 +9,13 @@ dx and accumulates its parameters' .grad, so a training step reads
 """
 from . import init
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout,
-                     Embedding, Flatten, LeakyReLU, Linear, MaxPool2d, ReLU, ResidualBlock,
-                     Sequential, Sigmoid, Softmax, Tanh)
+                     Embedding, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
+                     ResidualBlock, Sequential, Sigmoid, Softmax, Tanh)
 from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = ["Parameter", "Module", "init", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Flatten", "BatchNorm1d", "BatchNorm2d",
-           "Dropout", "Embedding", "Sequential", "CrossEntropyLoss", "ResidualBlock", "LSTMCell",
-           "GRUCell", "LSTM", "GRU"]
+           "Dropout", "Embedding", "Identity", "Sequential", "CrossEntropyLoss", "ResidualBlock",
+           "LSTMCell", "GRUCell", "LSTM", "GRU"]

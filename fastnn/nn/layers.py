@@ -17,8 +17,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
-        self.in_features, self.out_features = (_checks.count("Linear", name, v, 0) for name, v in
-                                               (("in_features", in_features), ("out_features", out_features)))
+        self.in_features = _checks.count("Linear", "in_features", in_features, 0)
+        self.out_features = _checks.count("Linear", "out_features", out_features, 0)
         self.weight = Parameter(init.torch_default((out_features, in_features), in_features, dtype))
         self.bias = Parameter(init.torch_default((out_features,), in_features, dtype)) if bias else None
 
@@ -43,8 +43,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  dtype=np.float32):
         super().__init__()
-        self.in_channels, self.out_channels = (_checks.count("Conv2d", name, v, 1) for name, v in
-                                               (("in_channels", in_channels), ("out_channels", out_channels)))
+        self.in_channels = _checks.count("Conv2d", "in_channels", in_channels, 1)
+        self.out_channels = _checks.count("Conv2d", "out_channels", out_channels, 1)
         kh, kw = self.kernel_size = _checks.pair("Conv2d", "kernel_size", kernel_size, 1)
         self.stride = _checks.pair("Conv2d", "stride", stride, 1)
         self.padding = _checks.pair("Conv2d", "padding", padding, 0)
@@ -189,8 +189,8 @@ class _BatchNorm(Module):
             self.num_batches_tracked[...] += 1
             if momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
-        y, self._cache = F.batch_norm(x, *(None if p is None else p.data for p in (self.weight, self.bias)),
-                                      self.running_mean, self.running_var, batch_stats,
+        gamma, beta = (None if p is None else p.data for p in (self.weight, self.bias))
+        y, self._cache = F.batch_norm(x, gamma, beta, self.running_mean, self.running_var, batch_stats,
                                       0.0 if momentum is None else momentum, self.eps)
         return y
 
@@ -240,9 +240,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, dtype=np.float32):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = (
-            _checks.count("Embedding", name, v, 0) for name, v in
-            (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)))
+        self.num_embeddings = _checks.count("Embedding", "num_embeddings", num_embeddings, 0)
+        self.embedding_dim = _checks.count("Embedding", "embedding_dim", embedding_dim, 0)
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim), 1.0, dtype))
 
     def forward(self, idx):
@@ -267,6 +266,16 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
+class Identity(Module):
+    """y = x (a placeholder, as torch.nn.Identity)."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse."""
 
@@ -276,10 +285,23 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def __getitem__(self, i):
+        """A module, or for a slice a Sequential of those modules under their names, as torch."""
+        if isinstance(i, slice):
+            part = Sequential()
+            for name, m in list(self._modules.items())[i]:
+                setattr(part, name, m)
+            return part
         return list(self._modules.values())[i]
 
     def __len__(self):
         return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def append(self, module):
+        setattr(self, str(len(self)), module)
+        return self
 
     def forward(self, x):
         for m in self._modules.values():
