@@ -375,7 +375,8 @@ def dropout(x, p, training=True, seed=None):
 
 @_sized_by_first_array
 def dropout_backward(dy, mask, p):
-    """dy, mask (from dropout) -> dx = dy * mask / (1 - p) (dy * 0 where dropped; everywhere for p = 1)."""
+    """dy, mask (from dropout) -> dx = dy * mask / (1 - p): dy * 0 where dropped (everywhere
+    for p = 1)."""
     dtype, dev, p = chk.dropout_backward_args("dropout_backward", dy, mask, p)
     dx = _alloc.empty(chk.shape_of(dy), dtype, dev)
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)

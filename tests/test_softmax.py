@@ -44,7 +44,8 @@ def test_softmax_nan_in_gives_nan_out(rng, width, where):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n, c", [(1, 1), (1, 5), (7, 3), (33, 100), (64, 1000)])
-@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8, np.dtype(">i4")])   # any integer dtype
+# any integer dtype, byte-swapped ones too
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8, np.dtype(">i4")])
 def test_cross_entropy_matches_reference(rng, dtype, n, c, label_dtype):
     logits = rand((n, c), dtype, rng, -8, 8)
     target = rng.integers(0, c, size=n).astype(label_dtype)
