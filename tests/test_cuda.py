@@ -238,11 +238,13 @@ def test_elementwise_kernels_span_blocks(rng):
 
 def test_dropout_draws_the_same_mask_as_the_cpu(rng):
     x = rand((4, 9), np.float32, rng)
+    x[0] = np.nan                       # NaN out where kept and where dropped, as on the CPU
     y, mask = F.dropout(dev(x), 0.4, seed=11)
     y_cpu, mask_cpu = F.dropout(x, 0.4, seed=11)
     np.testing.assert_array_equal(host(mask), mask_cpu)
     assert_close(host(y), y_cpu)
-    check("dropout_backward", rand(x.shape, np.float32, rng), mask_cpu, 0.4)
+    assert np.isnan(y_cpu[0]).all() and 0 < mask_cpu[0].sum() < 9
+    check("dropout_backward", x, mask_cpu, 0.4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
