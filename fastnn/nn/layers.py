@@ -171,7 +171,8 @@ class _BatchNorm(Module):
         self.num_features = _checks.count(name, "num_features", num_features, 1)
         self.eps = _checks.real(name, "eps", eps, 0.0, None)
         self.momentum = None if momentum is None else _checks.real(name, "momentum", momentum, 0.0, 1.0)
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.affine = _checks.flag(name, "affine", affine)
+        self.track_running_stats = _checks.flag(name, "track_running_stats", track_running_stats)
         self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
         if track_running_stats:
@@ -184,14 +185,14 @@ class _BatchNorm(Module):
     def forward(self, x):
         _checks.check_ndim(type(self).__name__, "x", x, self.NDIM)
         batch_stats = self.training or not self.track_running_stats
-        momentum = self.momentum
+        momentum = self.momentum or 0.0       # None: unused unless running statistics are updated
         if self.training and self.track_running_stats:
             self.num_batches_tracked[...] += 1
-            if momentum is None:
+            if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
         gamma, beta = (None if p is None else p.data for p in (self.weight, self.bias))
         y, self._cache = F.batch_norm(x, gamma, beta, self.running_mean, self.running_var, batch_stats,
-                                      0.0 if momentum is None else momentum, self.eps)
+                                      momentum, self.eps)
         return y
 
     def backward(self, dy):
