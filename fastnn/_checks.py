@@ -177,9 +177,13 @@ def writable(fn: str, name: str, a, what: str):
         raise ValueError(f"{fn}: {name} is read-only, expected a writable array ({what})")
 
 
-def nonempty(fn: str, name: str, a):
-    if 0 in shape_of(a):
-        raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected every dimension >= 1")
+def nonempty(fn: str, name: str, a, batch_may_be_empty=False):
+    """Every dimension of `a` is >= 1, or every one but the batch (the first),
+    which torch lets be empty."""
+    dims = shape_of(a)[1:] if batch_may_be_empty else shape_of(a)
+    if 0 in dims:
+        what = "every dimension but the batch" if batch_may_be_empty else "every dimension"
+        raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected {what} >= 1")
 
 
 # --------------------------------------------------------------------------
@@ -218,7 +222,7 @@ def conv2d_args(fn, x, weight, bias, stride, padding, allow_device=True):
     if Cw != C:
         raise ValueError(f"{fn}: weight has shape {shape_of(weight)}, expected (K, {C}, R, S) "
                          f"to match the {C} channels of x {shape_of(x)}")
-    nonempty(fn, "x", x)
+    nonempty(fn, "x", x, batch_may_be_empty=True)
     nonempty(fn, "weight", weight)
     if bias is not None:
         check_shape(fn, "bias", bias, (K,), "(one per output channel of weight)")
@@ -254,7 +258,7 @@ class PoolGeom(NamedTuple):
 def pool2d_args(fn, x, kernel_size, stride, padding, allow_device=True):
     dtype, dev = float_arrays(fn, allow_device, x=x)
     check_ndim(fn, "x", x, 4, "(N, C, H, W)")
-    nonempty(fn, "x", x)
+    nonempty(fn, "x", x, batch_may_be_empty=True)
     N, C, H, W = shape_of(x)
     kh, kw = pair(fn, "kernel_size", kernel_size, 1)
     sh, sw = (kh, kw) if stride is None else pair(fn, "stride", stride, 1)
@@ -291,8 +295,8 @@ def cross_entropy_args(fn, logits, target, allow_device=True):
     dtype, dev = float_arrays(fn, allow_device, logits=logits)
     check_ndim(fn, "logits", logits, 2, "(N, C)")
     N, C = shape_of(logits)
-    if N == 0 or C == 0:
-        raise ValueError(f"{fn}: logits has shape {(N, C)}, expected N >= 1 and C >= 1")
+    if C == 0:
+        raise ValueError(f"{fn}: logits has shape {(N, C)}, expected C >= 1 classes")
     if is_device_array(target) != dev:
         raise TypeError(f"{fn}: target and logits must both be host arrays or both CUDA arrays")
     integer_labels(fn, "target", target, N, C)
@@ -351,9 +355,7 @@ def batch_norm_args(fn, x, gamma, beta, running_mean, running_var, training, mom
     real(fn, "momentum", momentum, 0.0, 1.0)
     real(fn, "eps", eps, 0.0, None)
     M = s[0] * (s[2] * s[3] if len(s) == 4 else 1)
-    if C == 0 or M == 0:
-        raise ValueError(f"{fn}: x has shape {s}, expected a non-empty batch")
-    if training and M < 2:
+    if training and M == 1:
         raise ValueError(f"{fn}: x has shape {s}: training needs more than one value per channel "
                          "to estimate the batch variance")
     return dtype, dev

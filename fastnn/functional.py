@@ -105,6 +105,8 @@ def conv2d_backward(dy, x, weight, stride=1, padding=0):
     """dy (N, K, OH, OW) -> (dx (N, C, H, W), dweight (K, C, R, S), dbias (K,))."""
     dtype, dev, g = chk.conv2d_backward_args("conv2d_backward", dy, x, weight, stride, padding)
     dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
+    if g.N == 0:    # an empty batch, which torch allows: sums over no images are zero
+        return dx, _zeros((g.K, g.C, g.R, g.S), dtype, dev), _zeros((g.K,), dtype, dev)
     dw = _alloc.empty((g.K, g.C, g.R, g.S), dtype, dev)
     db = _alloc.empty((g.K,), dtype, dev)
     with serial_if_small(None if dev else _conv_work(g)):
@@ -209,6 +211,8 @@ def cross_entropy(logits, target):
     dtype, dev = chk.cross_entropy_args("cross_entropy", logits, target)
     N, C = chk.shape_of(logits)
     dlogits = _alloc.empty((N, C), dtype, dev)
+    if N == 0:      # the mean over no rows, NaN as in torch
+        return float("nan"), dlogits
     row_loss = _alloc.empty((N,), np.float64, dev)
     if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
         target = target.astype(target.dtype.newbyteorder("="))
@@ -320,7 +324,9 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
     y = _alloc.empty(shape, dtype, dev)
     gamma, beta = _contig(gamma, dev), _contig(beta, dev)
     mean, var, inv_std = (_alloc.empty((C,), np.float64, dev) for _ in range(3))
-    if training:
+    if x3.size == 0:
+        pass        # an empty batch, as in torch: nothing to normalise, no statistics to update
+    elif training:
         k.batch_norm_forward_train(x3, gamma, beta, float(eps), _view(y, (N, C, P), dev), mean, var, inv_std)
         if running_mean is not None:
             k.update_running_stats(running_mean, running_var, mean, var, float(momentum), N * P)
@@ -341,10 +347,13 @@ def batch_norm_backward(dy, cache):
                          f"batch_norm's input")
     C = shape[1]
     dx = _alloc.empty(shape, dtype, dev)
-    dgamma, dbeta = _alloc.empty((C,), dtype, dev), _alloc.empty((C,), dtype, dev)
-    x3_shape = chk.shape_of(x3)
-    _kernels(dev).batch_norm_backward(_contig(dy, dev, x3_shape), x3, cache.gamma, cache.mean,
-                                      cache.inv_std, cache.training, _view(dx, x3_shape, dev), dgamma, dbeta)
+    if x3.size == 0:    # an empty batch: sums over no values are zero
+        dgamma, dbeta = _zeros((C,), dtype, dev), _zeros((C,), dtype, dev)
+    else:
+        dgamma, dbeta = _alloc.empty((C,), dtype, dev), _alloc.empty((C,), dtype, dev)
+        x3_shape = chk.shape_of(x3)
+        _kernels(dev).batch_norm_backward(_contig(dy, dev, x3_shape), x3, cache.gamma, cache.mean, cache.inv_std,
+                                          cache.training, _view(dx, x3_shape, dev), dgamma, dbeta)
     return dx, dgamma if cache.gamma is not None else None, dbeta if cache.has_beta else None
 
 

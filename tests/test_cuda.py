@@ -47,7 +47,7 @@ def check(name, *args):
         got = got if isinstance(got, tuple) else (got,)
         for g, w in zip(got, want):
             if isinstance(w, float):
-                assert g == pytest.approx(w, rel=1e-4)
+                assert g == pytest.approx(w, rel=1e-4, nan_ok=True)
             elif w is not None:
                 assert isinstance(g, np.ndarray) and g.dtype == w.dtype
                 assert_close(g, w, name=name)
@@ -190,6 +190,7 @@ def test_linear_and_activations(rng, dtype):
     ((300, 3), True),           # a thread's walk over a channel: a step of 256 rows
     ((30, 3, 3, 3), True),      # ... of 28 rows and 4 columns, with carries
     ((3, 3, 30, 31), True),     # ... and two slices a channel
+    ((0, 3, 2, 2), True), ((0, 3), False),      # an empty batch: no statistics to update
 ])
 def test_batch_norm(rng, dtype, shape, training):
     x = rand(shape, dtype, rng)
@@ -254,13 +255,20 @@ def test_rnn_cells_and_sequences(rng, dtype, bias):
 
 
 def test_an_empty_batch(rng):
-    """N = 0 where the op allows it, as on the CPU: empty outputs, and weight
-    gradients of 0 from GEMMs over K = 0."""
+    """N = 0, which torch allows, as on the CPU: empty outputs, weight
+    gradients of 0 (some from GEMMs over K = 0) and a loss of NaN."""
     x, w = rand((0, 5), np.float32, rng), rand((3, 5), np.float32, rng)
     check("linear", x, w, rand((3,), np.float32, rng))
     check("linear_backward", rand((0, 3), np.float32, rng), x, w)
     for name in ("relu", "softmax", "log_softmax"):
         check(name, x)
+    check("cross_entropy", x, np.zeros(0, np.int64))
+    images, w = rand((0, 2, 5, 4), np.float32, rng), rand((3, 2, 3, 3), np.float32, rng)
+    check("conv2d", images, w, rand((3,), np.float32, rng), 1, 1)
+    check("conv2d_backward", rand((0, 3, 5, 4), np.float32, rng), images, w, 1, 1)
+    for pool in ("max_pool2d", "avg_pool2d"):
+        check(pool, images, 3, 1, 1)
+        check(pool + "_backward", rand((0, 2, 5, 4), np.float32, rng), images, 3, 1, 1)
     _check_rnn(rng, np.float32, (False, True), N=0)
 
 

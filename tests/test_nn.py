@@ -92,7 +92,9 @@ def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first, dropo
      (0, 2, 5)),
     (lambda: nn.LSTM(3, 2, num_layers=2, bidirectional=True), (4, 0, 3)),
     (lambda: nn.GRU(3, 2, batch_first=True), (0, 4, 3)),
-], ids=["dense", "lstm", "gru_batch_first"])
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.AvgPool2d(3, 1, 1), nn.Flatten(), nn.Linear(64, 3)), (0, 2, 8, 8)),
+], ids=["dense", "lstm", "gru_batch_first", "cnn"])
 def test_an_empty_batch_runs_forward_and_backward(make, shape):
     """N = 0, which torch allows for these modules: empty outputs and input
     gradient, and parameter gradients of 0 (sums over no sample), written."""

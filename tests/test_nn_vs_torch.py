@@ -25,13 +25,14 @@ def _compare_grads(ours, theirs):
      lambda: torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
                                  torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(4, 3, 3, stride=2),
                                  torch.nn.Flatten(), torch.nn.Linear(3, 5), torch.nn.Tanh()),
-     (3, 2, 8, 8)),
+     (2, 8, 8)),
 ])
-def test_sequential_cnn_matches_torch(rng, pair):
+@pytest.mark.parametrize("N", [3, 0])
+def test_sequential_cnn_matches_torch(rng, pair, N):
     make, make_torch, shape = pair
     ours, theirs = make(), make_torch()
     _load_from_torch(ours, theirs)
-    x = rand(shape, np.float32, rng)
+    x = rand((N,) + shape, np.float32, rng)
     tx = torch.tensor(x, requires_grad=True)
     ty = theirs(tx)
     y = ours(x)

@@ -133,8 +133,11 @@ def test_inputs_are_never_modified(rng, impl, name):
     (lambda m: m.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), stride=(1, 0)), ValueError, "stride must be >= 1"),
     (lambda m: m.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), stride=True), TypeError, "stride must be an int"),
     (lambda m: m.max_pool2d(np.zeros((1, 1, 4, 4)), 2, padding=-1), ValueError, "padding must be >= 0"),
-    (lambda m: m.avg_pool2d(np.zeros((0, 1, 4, 4)), 2), ValueError, "every dimension >= 1"),
-    (lambda m: m.conv2d(np.zeros((1, 0, 4, 4)), np.zeros((1, 0, 3, 3))), ValueError, "every dimension >= 1"),
+    (lambda m: m.avg_pool2d(np.zeros((2, 1, 0, 4)), 2), ValueError, "every dimension but the batch >= 1"),
+    (lambda m: m.conv2d(np.zeros((1, 0, 4, 4)), np.zeros((1, 0, 3, 3))), ValueError,
+     r"x has shape \(1, 0, 4, 4\), expected every dimension but the batch >= 1"),
+    (lambda m: m.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((0, 1, 3, 3))), ValueError,
+     r"weight has shape \(0, 1, 3, 3\), expected every dimension >= 1"),
     (lambda m: m.softmax(np.zeros(())), ValueError, "at least one dimension"),
     (lambda m: m.leaky_relu(np.zeros(3), "0.1"), TypeError, "negative_slope must be a real number"),
     (lambda m: m.batch_norm(np.zeros((2, 3)), None, None, None, None, eps=-1.0), ValueError, "eps must be in"),
@@ -150,10 +153,10 @@ def test_scalar_and_empty_arguments(impl, call, err, match):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("size", SIZES)
 def test_a_zero_size_gives_the_reference_result_or_its_error(name, size):
-    """Each size in turn set to 0. Where the op is defined (an empty batch for
-    the dense and recurrent ops, as in torch), functional returns what the
-    reference returns, backward included; where not (an empty image, an
-    empty sequence), both raise the same ValueError naming the function."""
+    """Each size in turn set to 0. Where the op is defined (an empty batch, for
+    every op, as in torch), functional returns what the reference returns,
+    backward included; where not (an empty image, an empty sequence, no
+    filters or classes), both raise the same ValueError naming the function."""
     args = lambda: _valid(np.random.default_rng(7), **{size: 0})[name][0]  # noqa: E731
     try:
         expected = getattr(R, name)(*args())

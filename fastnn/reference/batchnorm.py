@@ -17,6 +17,8 @@ Eval uses the running statistics. The training backward in closed form:
 
 In eval the statistics are constants: dx = gamma dy / sqrt(running_var + eps).
 gamma or beta None means 1 or 0, and the gradient returned for it is None.
+An empty batch, as in torch, leaves the running statistics alone and gets
+zero gradients for gamma and beta.
 """
 from typing import NamedTuple, Optional
 
@@ -27,7 +29,7 @@ from .. import _checks
 
 class BatchNormCache(NamedTuple):
     x_hat: np.ndarray         # like x
-    inv_std: np.ndarray       # (C,)
+    inv_std: Optional[np.ndarray]   # (C,); None for an empty batch
     gamma: Optional[np.ndarray]
     has_beta: bool
     training: bool
@@ -45,6 +47,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentu
     """x (N, C) or (N, C, H, W); gamma, beta, running stats (C,) -> (y, cache)."""
     _checks.batch_norm_args("batch_norm", x, gamma, beta, running_mean, running_var, training,
                             momentum, eps, allow_device=False)
+    if x.size == 0:     # an empty batch, as in torch: nothing to normalise, no statistics to update
+        return x.copy(), BatchNormCache(x.copy(), None, gamma, beta is not None, bool(training))
     dt = x.dtype.type
     axes = _axes(x)
     if training:
@@ -71,6 +75,9 @@ def batch_norm_backward(dy, cache):
     """dy like x -> (dx, dgamma (C,) or None, dbeta (C,) or None)."""
     x_hat, inv_std, gamma, has_beta, training = cache
     _checks.elementwise_args("batch_norm_backward", allow_device=False, dy=dy, x_hat=x_hat)
+    if dy.size == 0:    # an empty batch: sums over no values are zero
+        zeros = np.zeros(dy.shape[1], dy.dtype)
+        return dy.copy(), None if gamma is None else zeros, zeros.copy() if has_beta else None
     axes = _axes(dy)
     M = dy.size // dy.shape[1]
     dbeta = dy.sum(axis=axes)
