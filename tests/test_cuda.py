@@ -352,14 +352,19 @@ def test_model_and_optimizer_move_to_the_gpu_and_back(rng):
                                       ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.1)),
                                       ("AdamW", dict(lr=0.01))])
 def test_optimizers_on_device_match_the_cpu(rng, name, kw):
+    """Two parameter groups, and a third added after a step (its state grows on the device)."""
     from fastnn import optim
-    params = [rand((3, 2), np.float64, rng), rand((5,), np.float64, rng)]
+    params = [rand((3, 2), np.float64, rng), rand((5,), np.float64, rng), rand((2, 2), np.float64, rng)]
     dparams = [dev(p) for p in params]
-    cpu_opt, gpu_opt = getattr(optim, name)(params, **kw), getattr(optim, name)(dparams, **kw)
-    for _ in range(3):
-        grads = [rand(p.shape, np.float64, rng) for p in params]
-        cpu_opt.step(grads)
-        gpu_opt.step([dev(g) for g in grads])
+    opts = [getattr(optim, name)([{"params": ps[:1]}, {"params": ps[1:2], "lr": 2 * kw["lr"]}], **kw)
+            for ps in (params, dparams)]
+    for step in range(3):
+        if step == 1:
+            for opt, ps in zip(opts, (params, dparams)):
+                opt.add_param_group({"params": ps[2:], "weight_decay": 0.05})
+        grads = [rand(p.shape, np.float64, rng) for p in params[:2 + (step > 0)]]
+        opts[0].step(grads)
+        opts[1].step([dev(g) for g in grads])
     for a, b in zip(params, dparams):
         assert_close(host(b), a)
 

@@ -117,6 +117,99 @@ def test_adam_with_parameters_at_different_step_counts(rng):
     assert_close(b, rb)
 
 
+@pytest.mark.parametrize("name, kw", CONFIGS)
+def test_param_groups_step_with_their_own_hyperparameters(rng, name, kw):
+    """As torch.optim: groups override the constructor's hyperparameters, an lr set in
+    param_groups between steps is used by the next, and a group added later starts
+    with fresh state (step 1 of Adam's bias correction)."""
+    shapes = [(7, 3), (5,), (2, 3, 4), (6,)]
+    params = [rand(s, np.float64, rng) for s in shapes]
+    own = dict(lr=3 * kw["lr"], weight_decay=0.05)
+    opt = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:3], **own}], **kw)
+    refs = [ReferenceOptimizer(name, [p.copy() for p in params[:2]], kw),
+            ReferenceOptimizer(name, [params[2].copy()], {**kw, **own})]
+    for step in range(6):
+        if step == 2:
+            opt.add_param_group({"params": [params[3]], "lr": 0.5 * kw["lr"]})
+            refs.append(ReferenceOptimizer(name, [params[3].copy()], {**kw, "lr": 0.5 * kw["lr"]}))
+        if step == 4:
+            opt.param_groups[0]["lr"] = refs[0].kw["lr"] = 0.1 * kw["lr"]
+        grads = [rand(s, np.float64, rng) for s in shapes[:3 + (step >= 2)]]
+        opt.step(grads)
+        for ref, gs in zip(refs, (grads[:2], grads[2:3], grads[3:])):
+            ref.step(gs)
+    assert [g["params"] for g in opt.state_dict()["param_groups"]] == [[0, 1], [2], [3]]
+    for p, q in zip(params, [q for ref in refs for q in ref.params]):
+        assert_close(p, q, rtol=1e-12)
+
+
+def test_state_dict_of_groups_round_trips_and_keeps_torch_layout(rng):
+    params = [rand((3, 2), np.float64, rng), rand((4,), np.float64, rng)]
+    opt = optim.SGD([{"params": params[:1], "momentum": 0.9}, {"params": params[1:]}], lr=0.1)
+    opt.step([rand((3, 2), np.float64, rng), rand((4,), np.float64, rng)])
+    saved = opt.state_dict()
+    # as torch's SGD: no step count, and no entry for a parameter without momentum
+    assert list(saved["state"]) == [0] and list(saved["state"][0]) == ["momentum_buffer"]
+    assert saved["param_groups"][0]["momentum"] == 0.9 and saved["param_groups"][1]["momentum"] == 0.0
+    fresh = optim.SGD([{"params": [p.copy() for p in params[:1]]}, {"params": [params[1].copy()]}], lr=0.5)
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["momentum"] == 0.9 and fresh.param_groups[1]["lr"] == 0.1
+    np.testing.assert_array_equal(fresh.state_dict()["state"][0]["momentum_buffer"],
+                                  saved["state"][0]["momentum_buffer"])
+    with pytest.raises(ValueError, match=r"groups of \[1, 1\] params, this optimizer has groups of \[2\]"):
+        optim.SGD(params, lr=0.1).load_state_dict(saved)
+
+
+def test_hyperparameters_are_checked_where_they_are_set():
+    params = [np.zeros((3, 2)), np.zeros(4)]
+    with pytest.raises(ValueError, match=r"Adam: param_groups\[1\]\['betas'\]\[1\] must be in"):
+        optim.Adam([{"params": params[:1]}, {"params": params[1:], "betas": (0.9, 1.5)}])
+    with pytest.raises(TypeError, match="a parameter group must be a dict with a 'params' list, got list"):
+        optim.SGD([{"params": params[:1]}, [params[1]]], lr=0.1)
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\] is an empty list"):
+        optim.SGD([{"params": params}, {"params": []}], lr=0.1)
+    with pytest.raises(ValueError, match=r"params\[2\] is params\[0\] again"):
+        optim.SGD([{"params": params}, {"params": params[:1]}], lr=0.1)
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match=r"SGD.step: param_groups\[0\]\['lr'\] must be in \[0.0, inf\]"):
+        opt.step([np.ones((3, 2)), np.ones(4)])
+    np.testing.assert_array_equal(params[0], 0)          # nothing stepped
+    opt.param_groups[0]["lr"] = 0.5
+    opt.step([np.ones((3, 2)), np.ones(4)])
+    np.testing.assert_array_equal(params[0], -0.5)
+
+
+def test_param_groups_match_torch_step_for_step(rng):
+    """Groups, an added group and an lr changed between steps, against torch.optim itself."""
+    torch = pytest.importorskip("torch")
+    for name, kw, own in [("SGD", dict(lr=0.1, momentum=0.9), dict(lr=0.01, nesterov=True)),
+                          ("RMSprop", dict(lr=0.01), dict(momentum=0.5, weight_decay=0.1)),
+                          ("Adam", dict(lr=0.01), dict(betas=(0.5, 0.9), lr=0.1)),
+                          ("AdamW", dict(lr=0.01), dict(weight_decay=0.3))]:
+        shapes = [(4, 3), (5,), (2, 2), (3,)]
+        ps = [rand(s, np.float64, rng) for s in shapes]
+        tps = [torch.tensor(p.copy(), requires_grad=True) for p in ps]
+        ours = getattr(optim, name)([{"params": ps[:2]}, {"params": ps[2:3], **own}], **kw)
+        theirs = getattr(torch.optim, name)([{"params": tps[:2]}, {"params": tps[2:3], **own}],
+                                             foreach=False, **kw)
+        for step in range(8):
+            if step == 3:
+                ours.add_param_group({"params": [ps[3]], "lr": 0.05})
+                theirs.add_param_group({"params": [tps[3]], "lr": 0.05})
+            if step == 5:
+                ours.param_groups[0]["lr"] = theirs.param_groups[0]["lr"] = 0.02
+            gs = [rand(s, np.float64, rng) for s in shapes[:3 + (step >= 3)]]
+            for tp, g in zip(tps, gs):
+                tp.grad = torch.tensor(g)
+            ours.step(gs)
+            theirs.step()
+        for p, tp in zip(ps, tps):
+            assert_close(p, tp.detach().numpy(), rtol=1e-12, name=name)
+        state, their_state = ours.state_dict()["state"], theirs.state_dict()["state"]
+        assert {i: sorted(e) for i, e in state.items()} == {i: sorted(e) for i, e in their_state.items()}
+
+
 @pytest.mark.parametrize("make, err, match", [
     (lambda p: optim.SGD(p, lr=-0.1), ValueError, r"lr must be in \[0.0, inf\], got -0.1"),
     (lambda p: optim.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be in \[0.0, 1.0\)"),
