@@ -35,10 +35,11 @@ def accuracy(model, X, Y, batch_size=256):
 
 
 def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None, rng=None,
-        verbose=True, out=sys.stdout):
+        verbose=True, out=sys.stdout, scheduler=None):
     """Train a classifier with softmax cross-entropy; returns per-epoch history
-    (loss, train accuracy, validation accuracy, samples/s). With verbose, one
-    progress line per epoch is redrawn as batches go by."""
+    (loss, train accuracy, validation accuracy, samples/s, the first group's
+    lr). With verbose, one progress line per epoch is redrawn as batches go by.
+    scheduler (fastnn.optim.lr_scheduler) steps once after each epoch."""
     loss_fn = CrossEntropyLoss()
     rng = np.random.default_rng(0) if rng is None else rng
     live = verbose and getattr(out, "isatty", lambda: False)()     # redraw only on a terminal
@@ -63,7 +64,9 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
                           f"acc {correct / seen:.3f} {rate:,.0f} samples/s")
                 out.flush()
         entry = dict(epoch=epoch, loss=total_loss / seen, train_acc=correct / seen,
-                     samples_per_s=seen / (time.perf_counter() - t0))
+                     samples_per_s=seen / (time.perf_counter() - t0), lr=optimizer.param_groups[0]["lr"])
+        if scheduler is not None:
+            scheduler.step()
         if X_val is not None:
             entry["val_acc"] = accuracy(model, X_val, Y_val)
         history.append(entry)

@@ -255,10 +255,12 @@ def test_a_small_model_learns(rng):
     X = rand((200, 2), np.float32, rng)
     Y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)          # XOR of the signs
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
-    history = train.fit(model, optim.Adam(model.parameters(), lr=0.02), X, Y, epochs=40,
-                        batch_size=20, verbose=False, rng=rng)
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    history = train.fit(model, opt, X, Y, epochs=40, batch_size=20, verbose=False, rng=rng,
+                        scheduler=optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.5))
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     assert train.accuracy(model, X, Y) > 0.9
+    assert [h["lr"] for h in history[19:21]] == [0.02, 0.01] and opt.param_groups[0]["lr"] == 0.005
 
 
 @pytest.mark.parametrize("make", [lambda: models.LeNet5(image_size=8), lambda: models.LeNet5(image_size=32),

@@ -1,4 +1,5 @@
-"""fastnn.optim: SGD, RMSprop, Adam and AdamW as torch.optim defines them.
+"""fastnn.optim: SGD, RMSprop, Adam and AdamW as torch.optim defines them,
+and learning-rate schedules (fastnn.optim.lr_scheduler).
 
 Each step is ONE fused kernel call over every parameter (kernels/cpu/optim.py),
 one per parameter group when there are several: parameters are updated in
@@ -18,8 +19,9 @@ from numba import typed
 from .. import _checks as chk
 from ..kernels import cpu as _cpu
 from ..kernels.cpu._threads import serial_if_small
+from . import lr_scheduler
 
-__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
 
 
 def _data(p):
