@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .nn import CrossEntropyLoss
+from .optim.lr_scheduler import ReduceLROnPlateau
 
 
 def minibatches(X, Y, batch_size, rng=None, shuffle=True):
@@ -39,7 +40,8 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
     """Train a classifier with softmax cross-entropy; returns per-epoch history
     (loss, train accuracy, validation accuracy, samples/s, the first group's
     lr). With verbose, one progress line per epoch is redrawn as batches go by.
-    scheduler (fastnn.optim.lr_scheduler) steps once after each epoch."""
+    scheduler (fastnn.optim.lr_scheduler) steps once after each epoch;
+    ReduceLROnPlateau is given the epoch's training loss."""
     loss_fn = CrossEntropyLoss()
     rng = np.random.default_rng(0) if rng is None else rng
     live = verbose and getattr(out, "isatty", lambda: False)()     # redraw only on a terminal
@@ -65,7 +67,9 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
                 out.flush()
         entry = dict(epoch=epoch, loss=total_loss / seen, train_acc=correct / seen,
                      samples_per_s=seen / (time.perf_counter() - t0), lr=optimizer.param_groups[0]["lr"])
-        if scheduler is not None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(entry["loss"])
+        elif scheduler is not None:
             scheduler.step()
         if X_val is not None:
             entry["val_acc"] = accuracy(model, X_val, Y_val)

@@ -99,6 +99,37 @@ def test_schedule_matches_torch_step_for_step(name):
             s.step()
 
 
+def test_reduce_on_plateau_waits_out_patience_and_cooldown():
+    opt = _optimizer()
+    sched = S.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=[0.03, 0.0])
+    lrs = []
+    for loss in [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5]:
+        sched.step(loss)
+        lrs.append(sched.get_last_lr())
+    # the 2nd epoch without improvement (patience 1) halves; the next epoch is cooldown;
+    # group 0 stops at its min_lr of 0.03
+    assert [lr[0] for lr in lrs] == [0.1, 0.1, 0.05, 0.05, 0.05, 0.03, 0.03]
+    assert [lr[1] for lr in lrs] == [0.03, 0.03, 0.015, 0.015, 0.015, 0.0075, 0.0075]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mode="max", threshold=0.05, threshold_mode="abs", cooldown=2),
+                                dict(factor=0.5, patience=0, min_lr=0.02, eps=0.004)])
+def test_reduce_on_plateau_matches_torch(rng, kw):
+    torch = pytest.importorskip("torch")
+    ours = _optimizer()
+    theirs = torch.optim.SGD([{"params": [torch.zeros(3)]}, {"params": [torch.zeros(2)], "lr": BASES[1]}],
+                             lr=BASES[0])
+    scheds = [S.ReduceLROnPlateau(ours, **{"patience": 2, **kw}),
+              torch.optim.lr_scheduler.ReduceLROnPlateau(theirs, **{"patience": 2, **kw})]
+    metric = 1.0
+    for epoch in range(60):
+        metric += rng.choice([-0.1, 0.0, 0.02, 0.1]) if epoch != 30 else float("nan")
+        for s in scheds:
+            s.step(metric)
+        assert scheds[0].get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12), epoch
+    assert scheds[0].get_last_lr() != list(BASES)      # it did reduce
+
+
 @pytest.mark.parametrize("make, err, match", [
     (lambda opt: S.StepLR(object(), 3), TypeError, "optimizer must be a fastnn.optim optimizer"),
     (lambda opt: S.StepLR(opt, 0), ValueError, "step_size must be >= 1, got 0"),
@@ -107,6 +138,9 @@ def test_schedule_matches_torch_step_for_step(name):
     (lambda opt: S.CosineAnnealingLR(opt, T_max=2.5), TypeError, "T_max must be an int"),
     (lambda opt: S.LambdaLR(opt, [lambda e: 1.0]), TypeError, "a list of 2 functions"),
     (lambda opt: S.ExponentialLR(opt, 0.9, last_epoch=3), KeyError, r"param_groups\[0\] has no 'initial_lr'"),
+    (lambda opt: S.ReduceLROnPlateau(opt, factor=1.0), ValueError, r"factor must be in \[0.0, 1.0\)"),
+    (lambda opt: S.ReduceLROnPlateau(opt, mode="minimum"), ValueError, "mode must be 'min' or 'max'"),
+    (lambda opt: S.ReduceLROnPlateau(opt, min_lr=[0.0]), ValueError, "min_lr has 1 values, expected one per"),
 ])
 def test_scheduler_rejects_bad_arguments(make, err, match):
     with pytest.raises(err, match=match):

@@ -263,6 +263,18 @@ def test_a_small_model_learns(rng):
     assert [h["lr"] for h in history[19:21]] == [0.02, 0.01] and opt.param_groups[0]["lr"] == 0.005
 
 
+def test_fit_gives_reduce_on_plateau_the_training_loss(rng):
+    """A learning rate far too high: the loss stalls, and the plateau scheduler lowers it."""
+    fastnn.manual_seed(0)
+    X, Y = rand((40, 2), np.float32, rng), rng.integers(0, 2, 40)
+    model = nn.Sequential(nn.Linear(2, 2))
+    opt = optim.SGD(model.parameters(), lr=50.0)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    history = train.fit(model, opt, X, Y, epochs=6, batch_size=40, verbose=False, rng=rng, scheduler=sched)
+    assert sched.best == min(h["loss"] for h in history)
+    assert opt.param_groups[0]["lr"] < 50.0
+
+
 @pytest.mark.parametrize("make", [lambda: models.LeNet5(image_size=8), lambda: models.LeNet5(image_size=32),
                                   lambda: models.SmallResNet(image_size=8), lambda: models.VGGNet(image_size=8)])
 def test_models_run_forward_and_backward(rng, make):

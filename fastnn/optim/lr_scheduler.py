@@ -22,6 +22,10 @@ is made). With epoch e = last_epoch, the rules, from torch's documentation:
         and, where that divides by 0 (e - 1 an odd multiple of T_max), past the
         minimum: lr_e = lr_{e-1} + (initial_lr - eta_min) (1 - cos(pi / T_max)) / 2
 
+ReduceLROnPlateau instead watches a metric given to step(metric): after more
+than `patience` epochs without an improvement beyond `threshold`, each lr
+becomes max(lr * factor, min_lr), then `cooldown` epochs pass unwatched.
+
 All but LambdaLR scale the lr a group has, so a change made to it by hand,
 or by a second scheduler, carries on, as in torch. Made with last_epoch >= 0
 (resuming without a state dict, from the groups' 'initial_lr'), a scheduler
@@ -35,7 +39,7 @@ from collections import Counter
 from .. import _checks as chk
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR"]
+           "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 
 class LRScheduler:
@@ -45,10 +49,7 @@ class LRScheduler:
 
     def __init__(self, optimizer, last_epoch=-1):
         name = type(self).__name__
-        groups = getattr(optimizer, "param_groups", None)
-        if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
-            raise TypeError(f"{name}: optimizer must be a fastnn.optim optimizer (with param_groups), "
-                            f"got {type(optimizer).__name__}")
+        groups = _param_groups(name, optimizer)
         self.last_epoch = chk.count(name, "last_epoch", last_epoch, -1)
         for i, group in enumerate(groups):
             if last_epoch == -1:
@@ -85,6 +86,14 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict):
         vars(self).update(state_dict)
+
+
+def _param_groups(name, optimizer):
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and "lr" in g for g in groups):
+        raise TypeError(f"{name}: optimizer must be a fastnn.optim optimizer (with param_groups), "
+                        f"got {type(optimizer).__name__}")
+    return groups
 
 
 def _per_group(name, optimizer, lr_lambda):
@@ -186,3 +195,61 @@ class CosineAnnealingLR(LRScheduler):
                     for lr, base in zip(self._lrs(), self.base_lrs)]
         ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
         return [lo + (lr - lo) * ratio for lr in self._lrs()]
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply each lr by factor when the metric passed to step() has not
+    improved for more than `patience` epochs. mode 'min' (a loss) or 'max' (an
+    accuracy); an improvement must beat the best by `threshold`, relative
+    (threshold_mode 'rel') or absolute ('abs'). A change of eps or less is not made."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        name = "ReduceLROnPlateau"
+        groups = _param_groups(name, optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"{name}: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor = chk.real(name, "factor", factor, 0.0, 1.0, hi_open=True)
+        self.patience = chk.count(name, "patience", patience, 0)
+        self.threshold = chk.real(name, "threshold", threshold, 0.0, None)
+        self.cooldown = chk.count(name, "cooldown", cooldown, 0)
+        self.eps = chk.real(name, "eps", eps, 0.0, None)
+        mins = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        if len(mins) != len(groups):
+            raise ValueError(f"{name}: min_lr has {len(mins)} values, expected one per param group "
+                             f"({len(groups)})")
+        self.min_lrs = [chk.real(name, f"min_lr[{i}]", m, 0.0, None) for i, m in enumerate(mins)]
+        self.optimizer = optimizer
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = self._lrs()
+
+    def _improves(self, value):
+        if self.threshold_mode == "rel":
+            scale = 1 - self.threshold if self.mode == "min" else 1 + self.threshold
+            bar = self.best * scale
+        else:
+            bar = self.best - self.threshold if self.mode == "min" else self.best + self.threshold
+        return value < bar if self.mode == "min" else value > bar
+
+    def step(self, metrics):
+        """End an epoch whose metric (a loss in mode 'min') was `metrics`."""
+        value = float(metrics)
+        self.last_epoch += 1
+        if self._improves(value):       # NaN never does: it counts as a bad epoch
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
+                new = max(group["lr"] * self.factor, floor)
+                if group["lr"] - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = self._lrs()
