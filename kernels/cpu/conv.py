@@ -215,6 +215,10 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     slower.
     """
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
+    if N == 0:      # an empty batch (torch allows one): dweight and dbias are sums over no images
+        dweight[...] = 0
+        dbias[...] = 0
+        return
     need_dw = need_dx = True
     if _winograd_pays(N, C, K, R, S, sh, sw, OH, OW):
         need_dw = not winograd.conv2d_weight_grad(dy, x, ph, pw, dweight)

@@ -19,7 +19,7 @@ import functools
 import numba
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, needs_64_bit, u32, view
+from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, fill, flat, needs_64_bit, u32, view
 from ._launch import kernel
 from .gemm import matmul
 from .reduce import channel_sum
@@ -153,6 +153,10 @@ def conv2d_forward(x, weight, bias, sh, sw, ph, pw, y):
 
 def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
+    if N == 0:      # an empty batch (torch allows one): dweight and dbias are sums over no images
+        fill(flat(dweight), 0.0)
+        fill(dbias, 0.0)
+        return
     CRS, P = C * R * S, OH * OW
     W2, dW2 = view(weight, (K, CRS)), view(dweight, (K, CRS))
     B = _chunk(N, CRS, P)
