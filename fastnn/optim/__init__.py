@@ -130,7 +130,8 @@ class Optimizer:
         self._checked_key = None
 
     def _grown(self, buf, n):
-        """A zeroed state buffer of n elements that starts with buf's values."""
+        """A zeroed state buffer of n elements on this optimizer's device that
+        starts with buf's values (buf on either device, or None)."""
         out = self._zeros(n)
         if buf is not None and len(buf):
             _copy_into(_to_host(buf), out[:len(buf)])
@@ -179,11 +180,8 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.to: device must be 'cpu' or 'cuda', got {device!r}")
         on_device = device == "cuda"
         if on_device != self.on_device:
-            host = {k: _to_host(v) for k, v in self.state.items()}
             self.on_device = on_device
-            for k, v in host.items():
-                self.state[k] = self._zeros(v.size)
-                _copy_into(v, self.state[k])
+            self.state = {k: self._grown(v, len(v)) for k, v in self.state.items()}
             self._param_views, self._grad_list = (None, None), None
         return self
 
