@@ -12,6 +12,7 @@ expected.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -304,23 +305,26 @@ def cross_entropy_args(fn, logits, target, allow_device=True):
 
 
 def linear_args(fn, x, weight, bias, allow_device=True):
+    """x (*, in_features): any leading dimensions, as torch. Returns (dtype,
+    on_device, (N, I, O)) with N the product of x's leading dimensions."""
     dtype, dev = float_arrays(fn, allow_device, x=x, weight=weight, bias=bias)
-    check_ndim(fn, "x", x, 2, "(N, in_features)")
+    if len(shape_of(x)) == 0:
+        raise ValueError(f"{fn}: x must be at least 1-D (*, in_features), got a 0-D array")
     check_ndim(fn, "weight", weight, 2, "(out_features, in_features)")
-    N, I = shape_of(x)
+    *lead, I = shape_of(x)
     O, Iw = shape_of(weight)
     if Iw != I:
         raise ValueError(f"{fn}: weight has shape {(O, Iw)}, expected ({O}, {I}) "
-                         f"to match the {I} features of x {(N, I)}")
+                         f"to match the {I} features of x {shape_of(x)}")
     if bias is not None:
         check_shape(fn, "bias", bias, (O,), "(out_features,)")
-    return dtype, dev, (N, I, O)
+    return dtype, dev, (math.prod(lead), I, O)
 
 
 def linear_backward_args(fn, dy, x, weight, allow_device=True):
     dtype, dev = float_arrays(fn, allow_device, dy=dy, x=x, weight=weight)
     _, _, (N, I, O) = linear_args(fn, x, weight, None, allow_device)
-    check_shape(fn, "dy", dy, (N, O), "(the shape of linear's output)")
+    check_shape(fn, "dy", dy, shape_of(x)[:-1] + (O,), "(the shape of linear's output)")
     return dtype, dev, (N, I, O)
 
 
@@ -338,8 +342,9 @@ def batch_norm_args(fn, x, gamma, beta, running_mean, running_var, training, mom
                     allow_device=True):
     dtype, dev = float_arrays(fn, allow_device, x=x, gamma=gamma, beta=beta,
                               running_mean=running_mean, running_var=running_var)
-    check_ndim(fn, "x", x, (2, 4), "(N, C) or (N, C, H, W)")
     s = shape_of(x)
+    if len(s) < 2:
+        raise ValueError(f"{fn}: x must be at least 2-D (N, C, *), got shape {s}")
     C = s[1]
     for name, a in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
                     ("running_var", running_var)):
@@ -354,7 +359,7 @@ def batch_norm_args(fn, x, gamma, beta, running_mean, running_var, training, mom
             writable(fn, name, a, "training updates the running statistics in place")
     real(fn, "momentum", momentum, 0.0, 1.0)
     real(fn, "eps", eps, 0.0, None)
-    M = s[0] * (s[2] * s[3] if len(s) == 4 else 1)
+    M = s[0] * math.prod(s[2:])
     if training and M == 1:
         raise ValueError(f"{fn}: x has shape {s}: training needs more than one value per channel "
                          "to estimate the batch variance")

@@ -6,11 +6,11 @@ device the inputs live on: fastnn.kernels.cpu for NumPy arrays,
 fastnn.kernels.cuda for CUDA arrays. The kernel modules mirror each other
 name for name, so every function here is written once for both.
 """
+import functools
+import math
 from typing import NamedTuple, Optional
 
 import numpy as np
-
-import functools
 
 from . import _alloc
 from . import _checks as chk
@@ -223,19 +223,23 @@ def cross_entropy(logits, target):
 
 @_sized_by_first_array
 def linear(x, weight, bias=None):
-    """x (N, in), weight (out, in), bias (out,) or None -> y = x @ weight.T + bias (N, out)."""
+    """x (*, in), weight (out, in), bias (out,) or None -> y = x @ weight.T + bias (*, out).
+    Leading dimensions are batch dimensions, as in torch: (T, N, in) -> (T, N, out)."""
     dtype, dev, (N, I, O) = chk.linear_args("linear", x, weight, bias)
-    y = _alloc.empty((N, O), dtype, dev)
-    _kernels(dev).linear_forward(_contig(x, dev), _contig(weight, dev), _contig(bias, dev), y)
+    y = _alloc.empty(chk.shape_of(x)[:-1] + (O,), dtype, dev)
+    _kernels(dev).linear_forward(_contig(x, dev, (N, I)), _contig(weight, dev), _contig(bias, dev),
+                                 _view(y, (N, O), dev))
     return y
 
 
 @_sized_by_first_array
 def linear_backward(dy, x, weight):
-    """dy (N, out) -> (dx (N, in), dweight (out, in), dbias (out,))."""
+    """dy (*, out) -> (dx (*, in), dweight (out, in), dbias (out,)); the weight and
+    bias gradients sum over every leading dimension."""
     dtype, dev, (N, I, O) = chk.linear_backward_args("linear_backward", dy, x, weight)
-    dx, dw, db = _alloc.empty((N, I), dtype, dev), _alloc.empty((O, I), dtype, dev), _alloc.empty((O,), dtype, dev)
-    _kernels(dev).linear_backward(_contig(dy, dev), _contig(x, dev), _contig(weight, dev), dx, dw, db)
+    dx, dw, db = _alloc.empty(chk.shape_of(x), dtype, dev), _alloc.empty((O, I), dtype, dev), _alloc.empty((O,), dtype, dev)
+    _kernels(dev).linear_backward(_contig(dy, dev, (N, O)), _contig(x, dev, (N, I)), _contig(weight, dev),
+                                  _view(dx, (N, I), dev), dw, db)
     return dx, dw, db
 
 
@@ -309,14 +313,14 @@ class BatchNormCache(NamedTuple):
 
 @_sized_by_first_array
 def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
-    """x (N, C) or (N, C, H, W); gamma, beta, running_mean, running_var (C,) or None
-    -> (y like x, cache). Training normalises with the batch statistics and
-    updates running_mean / running_var in place (unbiased variance), as torch."""
+    """x (N, C, *): (N, C), (N, C, L), (N, C, H, W), ...; gamma, beta, running_mean,
+    running_var (C,) or None -> (y like x, cache). Training normalises with the batch
+    statistics and updates running_mean / running_var in place (unbiased variance), as torch."""
     dtype, dev = chk.batch_norm_args("batch_norm", x, gamma, beta, running_mean, running_var,
                                      training, momentum, eps)
     shape = chk.shape_of(x)
     N, C = shape[:2]
-    P = shape[2] * shape[3] if len(shape) == 4 else 1
+    P = math.prod(shape[2:])
     k = _kernels(dev)
     x3 = _contig(x, dev, (N, C, P))
     y = _alloc.empty(shape, dtype, dev)

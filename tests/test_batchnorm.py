@@ -29,7 +29,8 @@ def _run_both(x, gamma, beta, rm, rv, training, momentum=0.1, eps=1e-5, rng=None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(2, 1), (5, 3), (64, 17), (2, 3, 4, 5), (1, 2, 3, 1), (4, 8, 7, 7)])
+@pytest.mark.parametrize("shape", [(2, 1), (5, 3), (64, 17), (2, 3, 4, 5), (1, 2, 3, 1), (4, 8, 7, 7),
+                                   (3, 5, 7), (1, 2, 3), (2, 3, 2, 3, 2)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_reference(rng, dtype, shape, training):
     C = shape[1]
@@ -66,7 +67,8 @@ def test_batch_norm_noncontiguous_input(rng):
 
 @pytest.mark.parametrize("call, err, match", [
     (lambda: F.batch_norm(np.zeros((4, 3)), np.zeros(2), None, None, None), ValueError, r"gamma has shape \(2,\), expected \(3,\)"),
-    (lambda: F.batch_norm(np.zeros((4, 3, 2)), None, None, None, None), ValueError, "x must be 2-D or 4-D"),
+    (lambda: F.batch_norm(np.zeros(4), None, None, None, None), ValueError, r"x must be at least 2-D \(N, C, \*\), got shape \(4,\)"),
+    (lambda: F.batch_norm(np.zeros((1, 3, 1)), None, None, None, None), ValueError, "more than one value per channel"),
     (lambda: F.batch_norm(np.zeros((4, 3)), None, None, None, None, training=False), ValueError, "running_mean and running_var are required"),
     (lambda: F.batch_norm(np.zeros((1, 3)), None, None, None, None), ValueError, "more than one value per channel"),
     (lambda: F.batch_norm(np.zeros((4, 3)), None, None, np.zeros(3), None), ValueError, "both running_mean and running_var"),

@@ -178,6 +178,9 @@ def test_linear_and_activations(rng, dtype):
     x, w, b = rand((3, 4), dtype, rng), rand((5, 4), dtype, rng), rand((5,), dtype, rng)
     check("linear", x, w, b)
     check("linear_backward", rand((3, 5), dtype, rng), x, w)
+    x3 = rand((2, 3, 4), dtype, rng)        # leading dimensions, as torch
+    check("linear", x3, w, b)
+    check("linear_backward", rand((2, 3, 5), dtype, rng), x3, w)
     a = rand((2, 7), dtype, rng, -3, 3)
     for name in ("relu", "leaky_relu", "sigmoid", "tanh"):
         (out,) = check(name, a)
@@ -191,6 +194,7 @@ def test_linear_and_activations(rng, dtype):
     ((30, 3, 3, 3), True),      # ... of 28 rows and 4 columns, with carries
     ((3, 3, 30, 31), True),     # ... and two slices a channel
     ((0, 3, 2, 2), True), ((0, 3), False),      # an empty batch: no statistics to update
+    ((2, 3, 5), True),          # (N, C, L), as BatchNorm1d takes
 ])
 def test_batch_norm(rng, dtype, shape, training):
     x = rand(shape, dtype, rng)

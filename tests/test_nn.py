@@ -300,6 +300,8 @@ def test_sequential_indexes_slices_and_appends_as_torch():
 def test_module_errors():
     with pytest.raises(ValueError, match="x must be 4-D"):
         nn.BatchNorm2d(3)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"BatchNorm1d: x must be 2-D or 3-D, got shape \(2, 3, 4, 5\)"):
+        nn.BatchNorm1d(3)(np.zeros((2, 3, 4, 5)))
     with pytest.raises(ValueError, match=r"idx holds 7, expected indices in \[0, 5\)"):
         nn.Embedding(5, 2)(np.array([7]))
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):

@@ -122,9 +122,10 @@ def test_softmax_and_loss_hand_computed():
 
 # ---------------------------------------------------- linear / activations
 
-def test_linear_backward_matches_finite_differences(rng):
-    x, w, b = rand((4, 3), rng=rng), rand((5, 3), rng=rng), rand((5,), rng=rng)
-    dy = rand((4, 5), rng=rng)
+@pytest.mark.parametrize("lead", [(4,), (), (2, 3)])
+def test_linear_backward_matches_finite_differences(rng, lead):
+    x, w, b = rand(lead + (3,), rng=rng), rand((5, 3), rng=rng), rand((5,), rng=rng)
+    dy = rand(lead + (5,), rng=rng)
     dx, dw, db = ref.linear_backward(dy, x, w)
     fd_check(lambda x, w, b: ref.linear(x, w, b), dict(x=x, w=w, b=b), dy, dict(x=dx, w=dw, b=db))
     assert_close(ref.linear(np.array([[1., 2.]]), np.array([[3., -1.], [0.5, 2.]]), np.array([1., -1.])),

@@ -93,6 +93,11 @@ def test_a_dtype_mix_is_rejected_naming_the_argument(rng, impl, name):
         getattr(IMPLS[impl], name)(*bad)
 
 
+# Arguments valid at several ranks, as in torch (linear's x (*, in), batch norm's
+# x (N, C, *)): for them a 0-D array is the wrong rank.
+_MANY_RANKS = {"linear": ("x",), "linear_backward": ("x",), "batch_norm": ("x",)}
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("name", NAMES)
 def test_a_wrong_rank_is_rejected_naming_the_argument(rng, impl, name):
@@ -101,7 +106,8 @@ def test_a_wrong_rank_is_rejected_naming_the_argument(rng, impl, name):
         pytest.skip("any rank is valid")
     args, names = _valid(rng)[name]
     for pos, arg_name in zip(_float_positions(args), names):
-        bad = _with(args, pos, args[pos][None])
+        wrong = np.asarray(args[pos].flat[0]) if arg_name in _MANY_RANKS.get(name, ()) else args[pos][None]
+        bad = _with(args, pos, wrong)
         with pytest.raises(ValueError, match=rf"{name}: {arg_name} (has shape|must be)"):
             getattr(IMPLS[impl], name)(*bad)
 

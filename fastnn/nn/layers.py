@@ -208,8 +208,8 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch norm over (N, C)."""
-    NDIM = (2,)
+    """Batch norm over (N, C), or (N, C, L) per channel."""
+    NDIM = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):

@@ -1,6 +1,7 @@
 """Batch normalisation (Ioffe & Szegedy 2015), as torch.nn.functional.batch_norm.
 
-Per channel c, over the M = N (or N*H*W) values of the batch:
+Per channel c, over the M = N (or N*H*W, or N*L) values of the batch,
+x (N, C, *):
 
     mean = (1/M) sum x,   var = (1/M) sum (x - mean)^2        (biased)
     x_hat = (x - mean) / sqrt(var + eps),   y = gamma * x_hat + beta
@@ -36,7 +37,7 @@ class BatchNormCache(NamedTuple):
 
 
 def _axes(x):
-    return (0,) if x.ndim == 2 else (0, 2, 3)
+    return (0,) + tuple(range(2, x.ndim))
 
 
 def _per_channel(v, x):
@@ -44,7 +45,7 @@ def _per_channel(v, x):
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
-    """x (N, C) or (N, C, H, W); gamma, beta, running stats (C,) -> (y, cache)."""
+    """x (N, C, *); gamma, beta, running stats (C,) -> (y, cache)."""
     _checks.batch_norm_args("batch_norm", x, gamma, beta, running_mean, running_var, training,
                             momentum, eps, allow_device=False)
     if x.size == 0:     # an empty batch, as in torch: nothing to normalise, no statistics to update
