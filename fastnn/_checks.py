@@ -423,6 +423,13 @@ def rnn_seq_args(fn, gates, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, a
     return dtype, dev, (T, N, I, H)
 
 
+def nonlinearity(fn, v):
+    """An Elman RNN's nonlinearity: 'tanh' or 'relu', as torch.nn.RNN."""
+    if not (isinstance(v, str) and v in ("tanh", "relu")):
+        raise ValueError(f"{fn}: nonlinearity must be 'tanh' or 'relu', got {v!r}")
+    return v
+
+
 def grad_like(fn, name, g, expected_shape, dtype, dev):
     """An optional incoming gradient (None = zero) of a known shape."""
     if g is None:

@@ -126,9 +126,9 @@ def _batch_norm(quick):
 
 
 def _rnn_inputs(kind, T):
-    """Inputs of the RNN workloads: N 64, I 256, H 512; gates 4 (LSTM) or 3 (GRU)."""
+    """Inputs of the RNN workloads: N 64, I 256, H 512; gates 1 (Elman RNN), 4 (LSTM) or 3 (GRU)."""
     rng = _rng()
-    N, I, H, G = 64, 256, 512, 4 if kind == "lstm" else 3
+    N, I, H, G = 64, 256, 512, {"rnn": 1, "lstm": 4, "gru": 3}[kind]
     x = rng.standard_normal((T, N, I)).astype(np.float32)
     h, c = (rng.standard_normal((N, H)).astype(np.float32) for _ in range(2))
     weights = [(rng.standard_normal((G * H, I)) * 0.05).astype(np.float32),
@@ -177,12 +177,13 @@ def _rnn_sequence(kind):
             if kind == "lstm":
                 *_, cache = m.lstm(x, None, None, *w)
                 return m.lstm_backward(dout, None, None, cache)
-            *_, cache = m.gru(x, None, *w)
-            return m.gru_backward(dout, None, cache)
+            *_, cache = getattr(m, kind)(x, None, *w)
+            return getattr(m, kind + "_backward")(dout, None, cache)
         impls = {"fastnn": lambda: run(F), "reference": lambda: run(R)}
         torch = _torch()
         if torch:
-            mod = _torch_rnn(torch, (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(256, 512), w)
+            module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+            mod = _torch_rnn(torch, module(256, 512), w)
             tx, tdout = torch.tensor(x, requires_grad=True), torch.tensor(dout)
             impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
         return impls
@@ -392,6 +393,7 @@ WORKLOADS = [
     Workload("batch_norm", "batchnorm", "batch_norm 2d fwd+bwd (training), 32x64x32x32, f32", _batch_norm),
     Workload("lstm_cell", "rnn", "lstm_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("lstm")),
     Workload("gru_cell", "rnn", "gru_cell fwd, N 64, I 256, H 512, f32", _rnn_cell("gru")),
+    Workload("rnn", "rnn", "rnn (tanh) fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("rnn")),
     Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("lstm")),
     Workload("gru", "rnn", "gru fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("gru")),
     Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),

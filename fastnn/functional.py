@@ -22,8 +22,8 @@ __all__ = [
     "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
     "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
     "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
-    "dropout", "dropout_backward", "lstm_cell", "lstm_cell_backward", "gru_cell",
-    "gru_cell_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "dropout", "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward",
+    "gru_cell", "gru_cell_backward", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
 ]
 
 
@@ -402,6 +402,17 @@ def dropout_backward(dy, mask, p):
 # saves tensors: modifying x, h, c or the weights in place between a forward
 # and its backward changes the gradients.
 
+class RNNCellCache(NamedTuple):
+    x: object
+    h: object
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    relu: bool               # the nonlinearity: relu, or tanh
+    h_new: object            # the output, from which the backward takes the activation's slope
+
+
 class LSTMCellCache(NamedTuple):
     x: object
     h: object
@@ -423,6 +434,16 @@ class GRUCellCache(NamedTuple):
     has_bias_hh: bool
     gates: object            # (N, 3H): r, z, n after their nonlinearities
     gh_n: object             # h W_hn^T + b_hn
+
+
+class RNNCache(NamedTuple):
+    x: object                # (T, N, I)
+    weight_ih: object
+    weight_hh: object
+    has_bias_ih: bool
+    has_bias_hh: bool
+    relu: bool
+    hs: object               # (T+1, N, H): h0, then the output of every step
 
 
 class LSTMCache(NamedTuple):
@@ -460,6 +481,36 @@ def _init_state(a, dev, out):
         k.fill(k.flat(out), 0) if a is None else k.copy_into(_contig(a, dev), out)
     else:
         out[...] = 0 if a is None else a
+
+
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step, h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh, as
+    torch.nn.RNNCell. x (N, I), h (N, H), weight_ih (H, I), weight_hh (H, H), biases (H,)
+    or None -> (h_new (N, H), cache)."""
+    dtype, dev, (N, I, H) = chk.rnn_cell_args("rnn_cell", 1, x, h, None, weight_ih, weight_hh,
+                                              bias_ih, bias_hh)
+    relu = chk.nonlinearity("rnn_cell", nonlinearity) == "relu"
+    x, h, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in
+                                    (x, h, weight_ih, weight_hh, bias_ih, bias_hh))
+    h_new = _alloc.empty((N, H), dtype, dev)
+    _kernels(dev).rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, relu, h_new,
+                                   _alloc.empty((N, H), dtype, dev))
+    return h_new, RNNCellCache(x, h, w_ih, w_hh, b_ih is not None, b_hh is not None, relu, h_new)
+
+
+def rnn_cell_backward(dh_new, cache):
+    """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    x, h = cache.x, cache.h
+    dtype, dev = chk.float_arrays("rnn_cell_backward", x=x)
+    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
+    dh_new = _grad_or_zeros("rnn_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
+    dx, dh = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev)
+    dw_ih, dw_hh = _alloc.empty((H, I), dtype, dev), _alloc.empty((H, H), dtype, dev)
+    db = _alloc.empty((H,), dtype, dev)
+    _kernels(dev).rnn_cell_backward(dh_new, x, h, cache.weight_ih, cache.weight_hh, cache.h_new,
+                                    cache.relu, dx, dh, dw_ih, dw_hh, db, _alloc.empty((N, H), dtype, dev))
+    return (dx, dh, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
+            _copy_if(db, cache.has_bias_hh, dev))
 
 
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -532,6 +583,38 @@ def gru_cell_backward(dh_new, cache):
                                     _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
             db_hh if cache.has_bias_hh else None)
+
+
+def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """A one-layer Elman RNN over a sequence.
+    x (T, N, I), h0 (N, H) or None (zeros), weights and biases as rnn_cell
+    -> (out (T, N, H), h_n (N, H), cache). `out` is a view into the cache."""
+    dtype, dev, (T, N, I, H) = chk.rnn_seq_args("rnn", 1, x, h0, None, weight_ih, weight_hh,
+                                                bias_ih, bias_hh)
+    relu = chk.nonlinearity("rnn", nonlinearity) == "relu"
+    x, w_ih, w_hh, b_ih, b_hh = (_contig(a, dev) for a in (x, weight_ih, weight_hh, bias_ih, bias_hh))
+    hs = _alloc.empty((T + 1, N, H), dtype, dev)
+    _init_state(h0, dev, hs[0])
+    _kernels(dev).rnn_forward(x, w_ih, w_hh, b_ih, b_hh, relu, hs, _alloc.empty((N, H), dtype, dev))
+    cache = RNNCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, relu, hs)
+    return hs[1:], _copy(hs[T], dev), cache
+
+
+def rnn_backward(dout, dh_n, cache):
+    """dout (T, N, H); dh_n (N, H) or None -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    x = cache.x
+    dtype, dev = chk.float_arrays("rnn_backward", x=x)
+    T, N, I = chk.shape_of(x)
+    H = chk.shape_of(cache.hs)[2]
+    chk.grad_like("rnn_backward", "dout", dout, (T, N, H), dtype, dev)
+    # the kernel overwrites dh with the gradient of h0: never the caller's array
+    dh = _copy(_grad_or_zeros("rnn_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
+    dx = _alloc.empty((T, N, I), dtype, dev)
+    dw_ih, dw_hh, db = _alloc.empty((H, I), dtype, dev), _alloc.empty((H, H), dtype, dev), _alloc.empty((H,), dtype, dev)
+    _kernels(dev).rnn_backward(_contig(dout, dev), dh, x, cache.weight_ih, cache.weight_hh, cache.hs,
+                               cache.relu, dx, dw_ih, dw_hh, db, _alloc.empty((T, N, H), dtype, dev))
+    return (dx, dh, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
+            _copy_if(db, cache.has_bias_hh, dev))
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):

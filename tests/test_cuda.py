@@ -277,40 +277,40 @@ def test_an_empty_batch(rng):
 
 
 def _check_rnn(rng, dtype, bias, N):
+    """Every cell and sequence, forward and backward, on the device against the reference."""
     T, I, H = 3, 3, 2
-    for kind, G in (("lstm", 4), ("gru", 3)):
+    put = lambda a: None if a is None else dev(a)       # noqa: E731
+    same = lambda a: a                                  # noqa: E731
+    for kind, G in (("rnn_tanh", 1), ("rnn_relu", 1), ("lstm", 4), ("gru", 3)):
         w = [rand((G * H, I), dtype, rng), rand((G * H, H), dtype, rng),
              rand((G * H,), dtype, rng) if bias[0] else None, rand((G * H,), dtype, rng) if bias[1] else None]
-        x, h, c = rand((N, I), dtype, rng), rand((N, H), dtype, rng), rand((N, H), dtype, rng)
-        dh = rand((N, H), dtype, rng)
-        if kind == "lstm":
-            *out, cache = F.lstm_cell(dev(x), dev(h), dev(c), *[dev(a) for a in w])
-            *ref_out, ref_cache = R.lstm_cell(x, h, c, *w)
-            grads = F.lstm_cell_backward(dev(dh), None, cache)
-            ref_grads = R.lstm_cell_backward(dh, None, ref_cache)
-        else:
-            *out, cache = F.gru_cell(dev(x), dev(h), *[dev(a) for a in w])
-            *ref_out, ref_cache = R.gru_cell(x, h, *w)
-            grads = F.gru_cell_backward(dev(dh), cache)
-            ref_grads = R.gru_cell_backward(dh, ref_cache)
-        for a, e in zip(list(out) + list(grads), list(ref_out) + list(ref_grads)):
-            assert (a is None) == (e is None)
-            if e is not None:
-                assert_close(host(a), e)
+        x, h, c, dh = (rand(shape, dtype, rng) for shape in ((N, I), (N, H), (N, H), (N, H)))
         xs, dout = rand((T, N, I), dtype, rng), rand((T, N, H), dtype, rng)
-        if kind == "lstm":
-            *out, cache = F.lstm(dev(xs), dev(h), None, *[dev(a) for a in w])
-            *ref_out, ref_cache = R.lstm(xs, h, None, *w)
-            grads = F.lstm_backward(dev(dout), dev(dh), None, cache)
-            ref_grads = R.lstm_backward(dout, dh, None, ref_cache)
-        else:
-            *out, cache = F.gru(dev(xs), None, *[dev(a) for a in w])
-            *ref_out, ref_cache = R.gru(xs, None, *w)
-            grads = F.gru_backward(dev(dout), None, cache)
-            ref_grads = R.gru_backward(dout, None, ref_cache)
-        for a, e in zip(list(out) + list(grads), list(ref_out) + list(ref_grads)):
-            if e is not None:
-                assert_close(host(a), e)
+        nl = kind[4:]
+        # (cell forward, its backward, sequence forward, its backward), of module m with arrays placed by d
+        calls = {
+            "rnn": (lambda m, d: m.rnn_cell(d(x), d(h), *map(d, w), nonlinearity=nl),
+                    lambda m, d, cache: m.rnn_cell_backward(d(dh), cache),
+                    lambda m, d: m.rnn(d(xs), d(h), *map(d, w), nonlinearity=nl),
+                    lambda m, d, cache: m.rnn_backward(d(dout), None, cache)),
+            "lstm": (lambda m, d: m.lstm_cell(d(x), d(h), d(c), *map(d, w)),
+                     lambda m, d, cache: m.lstm_cell_backward(d(dh), None, cache),
+                     lambda m, d: m.lstm(d(xs), d(h), None, *map(d, w)),
+                     lambda m, d, cache: m.lstm_backward(d(dout), d(dh), None, cache)),
+            "gru": (lambda m, d: m.gru_cell(d(x), d(h), *map(d, w)),
+                    lambda m, d, cache: m.gru_cell_backward(d(dh), cache),
+                    lambda m, d: m.gru(d(xs), None, *map(d, w)),
+                    lambda m, d, cache: m.gru_backward(d(dout), None, cache)),
+        }[kind[:3] if kind.startswith("rnn") else kind]
+        for forward, backward in (calls[:2], calls[2:]):
+            *out, cache = forward(F, put)
+            *ref_out, ref_cache = forward(R, same)
+            got = list(out) + list(backward(F, put, cache))
+            want = list(ref_out) + list(backward(R, same, ref_cache))
+            for a, e in zip(got, want):
+                assert (a is None) == (e is None)
+                if e is not None:
+                    assert_close(host(a), e, name=kind)
 
 
 def test_noncontiguous_device_input_and_device_mixing(rng):

@@ -62,7 +62,7 @@ def test_module_gradients_match_finite_differences(rng, name, make, shape):
     _check_module_grads(module, x, rng)
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("layers, bidir, batch_first, dropout", [
     (1, False, False, 0.0), (2, True, False, 0.0), (2, False, True, 0.0), (3, True, False, 0.4)])
 def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first, dropout, monkeypatch):
@@ -92,9 +92,10 @@ def test_recurrent_module_gradients(rng, kind, layers, bidir, batch_first, dropo
      (0, 2, 5)),
     (lambda: nn.LSTM(3, 2, num_layers=2, bidirectional=True), (4, 0, 3)),
     (lambda: nn.GRU(3, 2, batch_first=True), (0, 4, 3)),
+    (lambda: nn.RNN(3, 2, 2, "relu", bidirectional=True), (4, 0, 3)),
     (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
                            nn.AvgPool2d(3, 1, 1), nn.Flatten(), nn.Linear(64, 3)), (0, 2, 8, 8)),
-], ids=["dense", "lstm", "gru_batch_first", "cnn"])
+], ids=["dense", "lstm", "gru_batch_first", "rnn_relu", "cnn"])
 def test_an_empty_batch_runs_forward_and_backward(make, shape):
     """N = 0, which torch allows for these modules: empty outputs and input
     gradient, and parameter gradients of 0 (sums over no sample), written."""
@@ -137,7 +138,7 @@ def test_assigning_to_a_registered_name_keeps_it_registered_in_place():
     assert "bias" not in bn.state_dict() and bn.bias is None
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_recurrent_dropout_acts_between_layers_in_training_only(rng, kind):
     fastnn.manual_seed(7)
     m = getattr(nn, kind)(3, 4, num_layers=2, dropout=0.5)
@@ -159,10 +160,11 @@ def test_cells_and_embedding_gradients(rng):
     dh = rand(h1.shape, np.float64, rng)
     dx, _, _ = cell.backward(dh)
     assert_close(dx, numerical_grad(lambda v: cell(v, (h, c))[0], x, dh), rtol=1e-6)
-    gcell = nn.GRUCell(3, 4, **F64)
-    h1 = gcell(x, h)
-    dx, _ = gcell.backward(dh)
-    assert_close(dx, numerical_grad(lambda v: gcell(v, h), x, dh), rtol=1e-6)
+    for gcell in (nn.GRUCell(3, 4, **F64), nn.RNNCell(3, 4, **F64), nn.RNNCell(3, 4, nonlinearity="relu", **F64)):
+        h1 = gcell(x, h)
+        dx, dh0 = gcell.backward(dh)
+        assert_close(dx, numerical_grad(lambda v: gcell(v, h), x, dh), rtol=1e-6)
+        assert_close(dh0, numerical_grad(lambda v: gcell(x, v), h, dh), rtol=1e-6)
     emb = nn.Embedding(5, 3, **F64)
     idx = np.array([[0, 4], [4, 2]])
     y = emb(idx)
@@ -314,6 +316,8 @@ def test_module_errors():
             (lambda: nn.LSTM(3, 4, 2, True, False, 0.5), TypeError, "bidirectional must be a bool"),
             (lambda: nn.GRU(3, 4, 2, dropout=1.5), ValueError, r"dropout must be in \[0.0, 1.0\]"),
             (lambda: nn.GRUCell(3, -2), ValueError, "GRUCell: hidden_size must be >= 1"),
+            (lambda: nn.RNN(3, 4, 1, "sigmoid"), ValueError, "RNN: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"),
+            (lambda: nn.RNNCell(3, 4, True, "Tanh"), ValueError, "RNNCell: nonlinearity must be 'tanh' or 'relu'"),
             (lambda: nn.BatchNorm1d(3, momentum=2), ValueError, r"momentum must be in \[0.0, 1.0\]"),
             (lambda: nn.Embedding(5.0, 2), TypeError, "num_embeddings must be an int")]:
         with pytest.raises(err, match=match):

@@ -50,10 +50,10 @@ def test_sequential_model_matches_torch(rng, pair, N):
         assert_close(ours.state_dict()[name], value.numpy(), name=name)
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_stacked_bidirectional_rnn_matches_torch(rng, kind):
-    ours = getattr(nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True)
-    theirs = getattr(torch.nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+@pytest.mark.parametrize("kind, kw", [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("RNN", dict(nonlinearity="relu"))])
+def test_stacked_bidirectional_rnn_matches_torch(rng, kind, kw):
+    ours = getattr(nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True, **kw)
+    theirs = getattr(torch.nn, kind)(4, 3, num_layers=2, bidirectional=True, batch_first=True, **kw)
     _load_from_torch(ours, theirs)
     x = rand((2, 5, 4), np.float32, rng)
     tx = torch.tensor(x, requires_grad=True)

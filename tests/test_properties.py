@@ -112,7 +112,7 @@ def test_recurrent_property(T, N, I, H, dtype, bias, data):
     import fastnn.functional as F
     import fastnn.reference as R
     from fastnn.testing import assert_close
-    for name, G in (("lstm", 4), ("gru", 3)):
+    for name, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
         w = [data.draw(arrays((G * H, I), dtype)), data.draw(arrays((G * H, H), dtype))]
         w += [data.draw(arrays((G * H,), dtype)), data.draw(arrays((G * H,), dtype))] if bias else [None, None]
         x = data.draw(arrays((T, N, I), dtype))

@@ -213,6 +213,23 @@ RNN_SIZES = [(3, 4, 5), (1, 2, 1), (2, 1, 3)]   # N, I, H
 
 @pytest.mark.parametrize("N, I, H", RNN_SIZES)
 @pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_backward_matches_finite_differences(rng, N, I, H, bias, nonlinearity):
+    p = dict(x=rand((N, I), rng=rng), h=rand((N, H), rng=rng),
+             weight_ih=rand((H, I), rng=rng), weight_hh=rand((H, H), rng=rng),
+             bias_ih=rand((H,), rng=rng) if bias else None,
+             bias_hh=rand((H,), rng=rng) if bias else None)
+    dh = rand((N, H), rng=rng)
+    _, cache = ref.rnn_cell(**p, nonlinearity=nonlinearity)
+    grads = dict(zip(["x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh"],
+                     ref.rnn_cell_backward(dh, cache)))
+    names = [k for k in grads if p[k] is not None]
+    assert all(grads[k] is None for k in grads if p[k] is None)
+    fd_check(lambda **q: ref.rnn_cell(**q, nonlinearity=nonlinearity)[0], p, dh, grads, names)
+
+
+@pytest.mark.parametrize("N, I, H", RNN_SIZES)
+@pytest.mark.parametrize("bias", [True, False])
 def test_lstm_cell_backward_matches_finite_differences(rng, N, I, H, bias):
     p = dict(x=rand((N, I), rng=rng), h=rand((N, H), rng=rng), c=rand((N, H), rng=rng),
              weight_ih=rand((4 * H, I), rng=rng), weight_hh=rand((4 * H, H), rng=rng),
@@ -240,6 +257,22 @@ def test_gru_cell_backward_matches_finite_differences(rng, N, I, H, bias):
                      ref.gru_cell_backward(dh, cache)))
     names = [k for k in grads if p[k] is not None]
     fd_check(lambda **q: ref.gru_cell(**q)[0], p, dh, grads, names)
+
+
+@pytest.mark.parametrize("T", [1, 4])
+@pytest.mark.parametrize("with_final_grad", [True, False])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_sequence_backward_matches_finite_differences(rng, T, with_final_grad, nonlinearity):
+    N, I, H = 2, 3, 4
+    p = dict(x=rand((T, N, I), rng=rng), h0=rand((N, H), rng=rng),
+             weight_ih=rand((H, I), rng=rng), weight_hh=rand((H, H), rng=rng),
+             bias_ih=rand((H,), rng=rng), bias_hh=rand((H,), rng=rng))
+    dout = rand((T, N, H), rng=rng)
+    dh_n = rand((N, H), rng=rng) if with_final_grad else None
+    *_, cache = ref.rnn(**p, nonlinearity=nonlinearity)
+    grads = dict(zip(["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"],
+                     ref.rnn_backward(dout, dh_n, cache)))
+    fd_check(lambda **q: ref.rnn(**q, nonlinearity=nonlinearity)[:2], p, (dout, dh_n), grads)
 
 
 @pytest.mark.parametrize("T", [1, 4])
@@ -271,6 +304,16 @@ def test_gru_sequence_backward_matches_finite_differences(rng, T, with_final_gra
     grads = dict(zip(["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"],
                      ref.gru_backward(dout, dh_n, cache)))
     fd_check(lambda **q: ref.gru(**q)[:2], p, (dout, dh_n), grads)
+
+
+def test_rnn_cell_hand_computed():
+    # H = 2, I = 1: a = w_ih x + w_hh h + b_ih + b_hh, then tanh or relu
+    x, h = np.array([[2.0]]), np.array([[1.0, -1.0]])
+    w_ih, w_hh = np.array([[0.5], [-1.0]]), np.array([[1.0, 0.5], [0.25, 2.0]])
+    b_ih, b_hh = np.array([0.1, 0.2]), np.array([-0.3, 0.4])
+    a = [2 * 0.5 + 1.0 - 0.5 + 0.1 - 0.3, 2 * -1.0 + 0.25 - 2.0 + 0.2 + 0.4]      # [1.3, -3.15]
+    assert_close(ref.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh)[0], [[math.tanh(a[0]), math.tanh(a[1])]])
+    assert_close(ref.rnn_cell(x, h, w_ih, w_hh, b_ih, b_hh, "relu")[0], [[1.3, 0.0]])
 
 
 def test_lstm_cell_hand_computed():

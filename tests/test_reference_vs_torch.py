@@ -116,11 +116,14 @@ def test_batch_norm(rng, shape, training):
         assert_close(mine, theirs, rtol=TOL)
 
 
-def test_lstm_and_gru_sequences(rng):
+def test_rnn_lstm_and_gru_sequences(rng):
     Tn, N, I, H = 3, 2, 4, 3
     x = rand((Tn, N, I), rng=rng)
-    for kind, gates in (("lstm", 4), ("gru", 3)):
-        mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(I, H).double()
+    for kind in ("rnn_tanh", "rnn_relu", "lstm", "gru"):
+        if kind.startswith("rnn"):
+            mod = torch.nn.RNN(I, H, nonlinearity=kind[4:]).double()
+        else:
+            mod = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(I, H).double()
         params = [p.detach().numpy().copy() for p in mod.parameters()]  # w_ih, w_hh, b_ih, b_hh
         h0 = rand((N, H), rng=rng)
         c0 = rand((N, H), rng=rng)
@@ -135,8 +138,12 @@ def test_lstm_and_gru_sequences(rng):
             theirs[1], theirs[2] = theirs[1][0], theirs[2][0]
         else:
             tout, thn = mod(tx, th0)
-            out, hn, cache = ref.gru(x, h0, *params)
-            grads = ref.gru_backward(dout, dhn, cache)
+            if kind == "gru":
+                out, hn, cache = ref.gru(x, h0, *params)
+                grads = ref.gru_backward(dout, dhn, cache)
+            else:
+                out, hn, cache = ref.rnn(x, h0, *params, nonlinearity=kind[4:])
+                grads = ref.rnn_backward(dout, dhn, cache)
             theirs = autograd((tout, thn[0]), [tx, th0, *mod.parameters()], (dout, dhn))
             theirs[1] = theirs[1][0]
         assert_close(out, tout.detach().numpy(), rtol=TOL)

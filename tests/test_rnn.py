@@ -1,4 +1,4 @@
-"""kernels/cpu/rnn.py (LSTM and GRU cells and sequences) against fastnn.reference."""
+"""kernels/cpu/rnn.py (Elman RNN, LSTM and GRU cells and sequences) against fastnn.reference."""
 import numpy as np
 import pytest
 
@@ -32,6 +32,26 @@ def _unchanged(arrays, copies):
 
 LSTM_GRADS = ["dx", "dh", "dc", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"]
 GRU_GRADS = ["dx", "dh", "dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, I, H", SIZES)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_matches_reference(rng, dtype, N, I, H, bias, nonlinearity):
+    x, h = rand((N, I), dtype, rng), rand((N, H), dtype, rng)
+    w = _weights(rng, dtype, 1, I, H, bias)
+    inputs = [x, h, *w.values()]
+    copies = [None if a is None else a.copy() for a in inputs]
+    h1, cache = F.rnn_cell(x, h, **w, nonlinearity=nonlinearity)
+    h2, ref_cache = R.rnn_cell(x, h, **w, nonlinearity=nonlinearity)
+    _compare((h1,), (h2,), ["h_new"])
+    if nonlinearity == "relu" and h2.size >= 12:
+        assert (h2 == 0).any() and (h2 > 0).any(), "both sides of relu's kink"
+    dh = rand((N, H), dtype, rng)
+    _compare(F.rnn_cell_backward(dh, cache), R.rnn_cell_backward(dh, ref_cache), GRU_GRADS)
+    _compare(F.rnn_cell_backward(None, cache), R.rnn_cell_backward(None, ref_cache), GRU_GRADS)
+    _unchanged(inputs, copies)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -89,6 +109,25 @@ def test_lstm_sequence_matches_reference(rng, dtype, T, N, I, H, bias, initial_s
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("T, N, I, H", [(1, 2, 3, 4), (5, 3, 4, 2), (7, 1, 2, 1), (4, 6, 8, 8)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("initial_state", [True, False])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_sequence_matches_reference(rng, dtype, T, N, I, H, bias, initial_state, nonlinearity):
+    x = rand((T, N, I), dtype, rng)
+    h0 = rand((N, H), dtype, rng) if initial_state else None
+    w = _weights(rng, dtype, 1, I, H, bias)
+    out, hn, cache = F.rnn(x, h0, **w, nonlinearity=nonlinearity)
+    out_r, hn_r, ref_cache = R.rnn(x, h0, **w, nonlinearity=nonlinearity)
+    _compare((out, hn), (out_r, hn_r), ["out", "h_n"])
+    dout = rand((T, N, H), dtype, rng)
+    for dhn in (rand((N, H), dtype, rng), None):
+        dhn_copy = None if dhn is None else dhn.copy()
+        _compare(F.rnn_backward(dout, dhn, cache), R.rnn_backward(dout, dhn, ref_cache), GRU_GRADS)
+        _unchanged([dhn], [dhn_copy])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("T, N, I, H", [(1, 2, 3, 4), (5, 3, 4, 2), (7, 1, 2, 1)])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("final_grad", [True, False])
@@ -121,6 +160,12 @@ def test_rnn_noncontiguous_inputs(rng):
     (lambda w: F.gru_cell(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((12, 3)), np.zeros((12, 4)), np.zeros(11)),
      ValueError, r"bias_ih has shape \(11,\), expected \(12,\)"),
     (lambda w: F.gru(np.zeros((2, 3)), None, np.zeros((12, 3)), np.zeros((12, 4))), ValueError, "x must be 3-D"),
+    (lambda w: F.rnn_cell(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((4, 3)), np.zeros((8, 4))),
+     ValueError, r"rnn_cell: weight_hh has shape \(8, 4\), expected \(4, 4\)"),
+    (lambda w: F.rnn(np.zeros((1, 2, 3)), None, np.zeros((4, 3)), np.zeros((4, 4)), nonlinearity="sigmoid"),
+     ValueError, "rnn: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"),
+    (lambda w: F.rnn_cell(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((4, 3)), np.zeros((4, 4)), nonlinearity=None),
+     ValueError, "rnn_cell: nonlinearity must be 'tanh' or 'relu', got None"),
     (lambda w: F.lstm(np.zeros((2, 2, 3), np.float32), None, None, np.zeros((16, 3)), np.zeros((16, 4))),
      TypeError, "weight_ih has dtype float64"),
 ])

@@ -41,6 +41,10 @@ def _valid(rng, **sizes):
         "batch_norm": ((r(N, C), r(C), r(C), r(C), r(C) + 1.5), ["x", "gamma", "beta", "running_mean",
                                                                  "running_var"]),
         "dropout": ((r(N, L), 0.5, True, 3), ["x"]),
+        "rnn_cell": ((r(N, I), r(N, S), r(S, I), r(S, S), r(S), r(S)),
+                     ["x", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
+        "rnn": ((r(T, N, I), r(N, S), r(S, I), r(S, S), r(S), r(S)),
+                ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
         "lstm_cell": ((r(N, I), r(N, S), r(N, S), r(4 * S, I), r(4 * S, S), r(4 * S), r(4 * S)),
                       ["x", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]),
         "gru_cell": ((r(N, I), r(N, S), r(3 * S, I), r(3 * S, S), r(3 * S), r(3 * S)),
@@ -182,4 +186,5 @@ def test_a_zero_size_gives_the_reference_result_or_its_error(name, size):
             assert_close(a, e, name=f"{name} with {size}=0")
 
 
-_BACKWARD = {name: name + "_backward" for name in ("batch_norm", "lstm_cell", "gru_cell", "lstm", "gru")}
+_BACKWARD = {name: name + "_backward" for name in ("batch_norm", "rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm",
+                                                   "gru")}

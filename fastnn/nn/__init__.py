@@ -13,9 +13,9 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropyLo
                      ResidualBlock, Sequential, Sigmoid, Softmax, Tanh)
 from .module import Module
 from .parameter import Parameter
-from .rnn import GRU, LSTM, GRUCell, LSTMCell
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = ["Parameter", "Module", "init", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Flatten", "BatchNorm1d", "BatchNorm2d",
            "Dropout", "Embedding", "Identity", "Sequential", "CrossEntropyLoss", "ResidualBlock",
-           "LSTMCell", "GRUCell", "LSTM", "GRU"]
+           "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]

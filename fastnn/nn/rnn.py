@@ -1,5 +1,6 @@
 """Recurrent modules with torch.nn's parameter names and layouts:
-LSTMCell, GRUCell, and stacked, optionally bidirectional LSTM and GRU.
+RNNCell, LSTMCell, GRUCell, and stacked, optionally bidirectional RNN, LSTM
+and GRU.
 
 A reverse direction runs the same kernels on the time-reversed sequence and
 reverses its output back; a layer's output concatenates its directions
@@ -56,6 +57,30 @@ class _CellBase(Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
 
 
+class RNNCell(_CellBase):
+    """torch.nn.RNNCell, h' = tanh (or relu) of x W_ih^T + b_ih + h W_hh^T + b_hh:
+    forward(x (N, I), h or None) -> h'; backward(dh') -> (dx, dh)."""
+    GATES = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32):
+        nonlinearity = _checks.nonlinearity("RNNCell", nonlinearity)
+        super().__init__(input_size, hidden_size, bias, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x, hx=None):
+        h_new, self._cache = F.rnn_cell(x, self._zeros(x) if hx is None else hx, *self._weights(),
+                                        nonlinearity=self.nonlinearity)
+        return h_new
+
+    def backward(self, dh_new):
+        dx, dh, *grads = F.rnn_cell_backward(dh_new, self._cache)
+        self._accumulate(*grads)
+        return dx, dh
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, nonlinearity={self.nonlinearity!r}"
+
+
 class LSTMCell(_CellBase):
     """forward(x (N, I), hx=(h, c) or None) -> (h', c'); backward(dh', dc'=None) -> (dx, dh, dc)."""
     GATES = 4
@@ -86,6 +111,10 @@ class GRUCell(_CellBase):
 
 
 class _RNNBase(Module):
+    """The stacked, bidirectional sequence modules. Each subclass runs one layer in
+    one direction with its functional pair:
+        _run(x, h0, c0, weights) -> (out, h_n, c_n or None, cache)
+        _run_backward(dout, dh_n, dc_n, cache) -> (dx, dh0, dc0 or None, weight grads)"""
     GATES = 0
     HAS_CELL_STATE = False
 
@@ -128,29 +157,13 @@ class _RNNBase(Module):
             names += [f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"]
         return [self._parameters[n] for n in names]
 
-    def _run(self, x, h0, c0, params):
-        """One layer, one direction: F.lstm / F.gru -> (out, h_n, c_n or None, cache)."""
-        w = [p.data for p in params] + [None] * (4 - len(params))
-        if self.HAS_CELL_STATE:
-            return F.lstm(x, h0, c0, *w)
-        out, hn, cache = F.gru(x, h0, *w)
-        return out, hn, None, cache
-
-    def _run_backward(self, dout, dhn, dcn, cache):
-        if self.HAS_CELL_STATE:
-            dx, dh0, dc0, *grads = F.lstm_backward(dout, dhn, dcn, cache)
-        else:
-            dx, dh0, *grads = F.gru_backward(dout, dhn, cache)
-            dc0 = None
-        return dx, dh0, dc0, grads
-
     def forward(self, x, hx=None):
         """x (T, N, I) (or (N, T, I) with batch_first); hx: initial states (L*D, N, H)
-        -> (out (T, N, D*H), h_n (L*D, N, H)) for GRU, (out, (h_n, c_n)) for LSTM."""
+        -> (out (T, N, D*H), h_n (L*D, N, H)) for RNN and GRU, (out, (h_n, c_n)) for LSTM."""
         name = type(self).__name__
         if _checks.is_device_array(x):
             raise TypeError(f"{name} (the module) runs on the host; for CUDA arrays call "
-                            f"fastnn.functional.lstm / gru, which run on the GPU")
+                            f"fastnn.functional.rnn / lstm / gru, which run on the GPU")
         _checks.check_ndim(name, "x", x, 3, "(T, N, input_size)")
         if self.batch_first:
             x = np.swapaxes(x, 0, 1)
@@ -173,8 +186,10 @@ class _RNNBase(Module):
             for d, suffix in enumerate(self._suffixes()):
                 k = layer * D + d
                 seq = inp if d == 0 else inp[::-1]
+                weights = [p.data for p in self._params(layer, suffix)]
+                weights += [None] * (4 - len(weights))      # without biases: None for both
                 out, h, c, cache = self._run(np.ascontiguousarray(seq), None if h0 is None else h0[k],
-                                             None if c0 is None else c0[k], self._params(layer, suffix))
+                                             None if c0 is None else c0[k], weights)
                 outs.append(out if d == 0 else out[::-1])
                 hn.append(h)
                 cn.append(c)
@@ -215,16 +230,58 @@ class _RNNBase(Module):
                 f"bidirectional={self.bidirectional}")
 
 
+class RNN(_RNNBase):
+    """torch.nn.RNN (Elman, tanh or relu), with torch's argument order:
+    forward(x, h0 or None) -> (out, h_n); backward(dout, dh_n=None) -> dx."""
+    GATES = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32):
+        nonlinearity = _checks.nonlinearity("RNN", nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dropout=dropout, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def _run(self, x, h0, c0, weights):
+        out, hn, cache = F.rnn(x, h0, *weights, nonlinearity=self.nonlinearity)
+        return out, hn, None, cache
+
+    def _run_backward(self, dout, dhn, dcn, cache):
+        dx, dh0, *grads = F.rnn_backward(dout, dhn, cache)
+        return dx, dh0, None, grads
+
+    def backward(self, dout, dh_n=None):
+        return super().backward(dout, dh_n)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, nonlinearity={self.nonlinearity!r}"
+
+
 class LSTM(_RNNBase):
     """torch.nn.LSTM: forward(x, (h0, c0) or None) -> (out, (h_n, c_n));
     backward(dout, dh_n=None, dc_n=None) -> dx."""
     GATES = 4
     HAS_CELL_STATE = True
 
+    def _run(self, x, h0, c0, weights):
+        return F.lstm(x, h0, c0, *weights)
+
+    def _run_backward(self, dout, dhn, dcn, cache):
+        dx, dh0, dc0, *grads = F.lstm_backward(dout, dhn, dcn, cache)
+        return dx, dh0, dc0, grads
+
 
 class GRU(_RNNBase):
     """torch.nn.GRU: forward(x, h0 or None) -> (out, h_n); backward(dout, dh_n=None) -> dx."""
     GATES = 3
+
+    def _run(self, x, h0, c0, weights):
+        out, hn, cache = F.gru(x, h0, *weights)
+        return out, hn, None, cache
+
+    def _run_backward(self, dout, dhn, dcn, cache):
+        dx, dh0, *grads = F.gru_backward(dout, dhn, cache)
+        return dx, dh0, None, grads
 
     def backward(self, dout, dh_n=None):
         return super().backward(dout, dh_n)

@@ -14,7 +14,7 @@ from .linear import linear, linear_backward
 from .optim import adam_update, rmsprop_update, sgd_update
 from .pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from .rnn import (gru, gru_backward, gru_cell, gru_cell_backward, lstm, lstm_backward, lstm_cell,
-                  lstm_cell_backward)
+                  lstm_cell_backward, rnn, rnn_backward, rnn_cell, rnn_cell_backward)
 from .softmax import cross_entropy, log_softmax, softmax, softmax_backward
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
     "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
     "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
     "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
-    "dropout", "dropout_backward", "lstm_cell", "lstm_cell_backward", "gru_cell",
-    "gru_cell_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "dropout", "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward",
+    "gru_cell", "gru_cell_backward", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
     "sgd_update", "rmsprop_update", "adam_update",
 ]

@@ -1,4 +1,12 @@
-"""LSTM and GRU cells and sequences, with PyTorch's weight layouts.
+"""Elman RNN, LSTM and GRU cells and sequences, with PyTorch's weight layouts.
+
+RNN (Elman 1990; torch.nn.RNNCell), nonlinearity tanh or relu:
+
+    a = x W_ih^T + b_ih + h W_hh^T + b_hh              (N, H)
+    h' = tanh(a)  or  relu(a)
+
+    backward: da = dh' (1 - h'^2) for tanh, dh' [h' > 0] for relu
+    dx = da W_ih,  dh = da W_hh,  dW_ih = da^T x,  dW_hh = da^T h,  db_ih = db_hh = sum_n da
 
 LSTM (Hochreiter & Schmidhuber 1997; torch.nn.LSTMCell), gates i, f, g, o:
 
@@ -43,6 +51,17 @@ def _project(x, weight, bias):
     return y if bias is None else y + bias
 
 
+class RNNCellCache(NamedTuple):
+    x: np.ndarray
+    h: np.ndarray
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    has_bias_ih: bool
+    has_bias_hh: bool
+    nonlinearity: str
+    h_new: np.ndarray        # the output, from which the backward takes the activation's slope
+
+
 class LSTMCellCache(NamedTuple):
     x: np.ndarray
     h: np.ndarray
@@ -64,6 +83,20 @@ class GRUCellCache(NamedTuple):
     has_bias_hh: bool
     gates: np.ndarray        # (N, 3H): r, z, n after their nonlinearities
     gh_n: np.ndarray         # h W_hn^T + b_hn, which the reset gate multiplies
+
+
+def _rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity):
+    a = _project(x, weight_ih, bias_ih) + _project(h, weight_hh, bias_hh)
+    h_new = np.tanh(a) if nonlinearity == "tanh" else np.where(a <= 0, a.dtype.type(0), a)
+    return h_new, RNNCellCache(x, h, weight_ih, weight_hh, bias_ih is not None, bias_hh is not None,
+                               nonlinearity, h_new)
+
+
+def _rnn_step_backward(dh_new, cache):
+    """-> (dx, dh, da) with da the (N, H) gradient of the pre-activation."""
+    y = cache.h_new
+    da = dh_new * (1 - y * y) if cache.nonlinearity == "tanh" else np.where(y > 0, dh_new, dh_new.dtype.type(0))
+    return da @ cache.weight_ih, da @ cache.weight_hh, da
 
 
 def _lstm_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -118,6 +151,25 @@ def _zero_if_none(g, shape, dtype):
 
 # ---------------------------------------------------------------- cells
 
+def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """x (N, I), h (N, H), weight_ih (H, I), weight_hh (H, H), biases (H,)
+    -> (h_new (N, H), cache)."""
+    _checks.rnn_cell_args("rnn_cell", 1, x, h, None, weight_ih, weight_hh, bias_ih, bias_hh,
+                          allow_device=False)
+    return _rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh,
+                     _checks.nonlinearity("rnn_cell", nonlinearity))
+
+
+def rnn_cell_backward(dh_new, cache):
+    """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    dt, shape = cache.x.dtype, cache.h.shape
+    _checks.grad_like("rnn_cell_backward", "dh_new", dh_new, shape, dt, False)
+    dx, dh, da = _rnn_step_backward(_zero_if_none(dh_new, shape, dt), cache)
+    db = da.sum(axis=0)
+    return (dx, dh, da.T @ cache.x, da.T @ cache.h,
+            db if cache.has_bias_ih else None, db.copy() if cache.has_bias_hh else None)
+
+
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """x (N, I), h, c (N, H), weight_ih (4H, I), weight_hh (4H, H), biases (4H,)
     -> (h_new (N, H), c_new (N, H), cache)."""
@@ -162,6 +214,41 @@ class SequenceCache(NamedTuple):
     steps: list              # one cell cache per time step
     has_bias_ih: bool
     has_bias_hh: bool
+
+
+def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
+    """x (T, N, I), h0 (N, H) or None -> (out (T, N, H), h_n, cache)."""
+    _, _, (T, N, I, H) = _checks.rnn_seq_args("rnn", 1, x, h0, None, weight_ih, weight_hh, bias_ih,
+                                              bias_hh, allow_device=False)
+    nonlinearity = _checks.nonlinearity("rnn", nonlinearity)
+    h = _zero_if_none(h0, (N, H), x.dtype)
+    out, steps = np.empty((T, N, H), x.dtype), []
+    for t in range(T):
+        h, step = _rnn_step(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
+        out[t] = h
+        steps.append(step)
+    return out, h, SequenceCache(steps, bias_ih is not None, bias_hh is not None)
+
+
+def rnn_backward(dout, dh_n, cache):
+    """dout (T, N, H); dh_n (N, H) or None
+    -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
+    first = cache.steps[0]
+    T, (N, H), dt = len(cache.steps), first.h.shape, first.x.dtype
+    _checks.grad_like("rnn_backward", "dout", dout, (T, N, H), dt, False)
+    _checks.grad_like("rnn_backward", "dh_n", dh_n, (N, H), dt, False)
+    dh = _zero_if_none(dh_n, (N, H), dt)
+    dx = np.empty((T,) + first.x.shape, dt)
+    dw_ih, dw_hh = np.zeros_like(first.weight_ih), np.zeros_like(first.weight_hh)
+    db = np.zeros(H, dt)
+    for t in reversed(range(T)):
+        step = cache.steps[t]
+        dx[t], dh, da = _rnn_step_backward(dh + dout[t], step)
+        dw_ih += da.T @ step.x
+        dw_hh += da.T @ step.h
+        db += da.sum(axis=0)
+    return (dx, dh, dw_ih, dw_hh, db if cache.has_bias_ih else None,
+            db.copy() if cache.has_bias_hh else None)
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):

@@ -15,5 +15,6 @@ from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
 from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
-                  lstm_cell_backward, lstm_cell_forward, lstm_forward)
+                  lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,
+                  rnn_cell_forward, rnn_forward)
 from .optim import adam_step, rmsprop_step, sgd_step

@@ -1,10 +1,12 @@
-"""LSTM and GRU: cell steps with fused gates, and whole sequences.
+"""Elman RNN, LSTM and GRU: cell steps with fused gates, and whole sequences.
 
 A cell step is two BLAS GEMMs (input and hidden projections) and ONE fused
 kernel that adds the biases, applies every gate nonlinearity and updates the
 state; its backward is one fused pass producing the gate pre-activation
 gradients, then GEMMs. The math, PyTorch's gate orders and layouts:
 
+  RNN   a = gi + gh (+ b_ih + b_hh)                  (N, H)
+        h' = tanh(a) or relu(a);  da = dh' (1 - h'^2), or dh' [h' > 0]
   LSTM  a = gi + gh (+ b_ih + b_hh) = [i|f|g|o]       (N, 4H)
         i, f, o = sigmoid, g = tanh;  c' = f c + i g;  h' = o tanh(c')
         da_i = dc' g i(1-i), da_f = dc' c f(1-f), da_g = dc' i (1-g^2),
@@ -114,7 +116,54 @@ def gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
             dh_direct[n, j] = d * z
 
 
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def rnn_gates_forward(gi, gh, b_ih, b_hh, relu, h_new):
+    """gi, gh (N, H) projections -> h_new = tanh (relu when `relu`) of their sum plus
+    the biases. h_new may be gi."""
+    N, H = h_new.shape
+    one, zero = h_new.dtype.type(1), h_new.dtype.type(0)
+    for n in prange(N):
+        for j in range(H):
+            a = _preact(gi, gh, b_ih, b_hh, n, j, zero)
+            if relu:
+                h_new[n, j] = zero if a <= zero else a      # NaN stays NaN
+            else:
+                h_new[n, j] = tanh(a, one)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def rnn_gates_backward(dh_new, h_new, relu, da):
+    """-> da (N, H), the gradient of the pre-activation, from h_new itself:
+    tanh' = 1 - h'^2, relu' = [h' > 0]. da may be dh_new."""
+    N, H = h_new.shape
+    zero = h_new.dtype.type(0)
+    for n in prange(N):
+        for j in range(H):
+            y = h_new[n, j]
+            if relu:
+                da[n, j] = dh_new[n, j] if y > zero else zero
+            else:
+                da[n, j] = dh_new[n, j] * (1 - y * y)
+
+
 # ----------------------------------------------------------------- cells
+
+def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, relu, h_new, gh):
+    """One step. h_new (N, H) is the output (kept for the backward); gh (N, H) is scratch."""
+    np.matmul(x, w_ih.T, out=h_new)          # gi, overwritten in place by h_new
+    np.matmul(h, w_hh.T, out=gh)
+    rnn_gates_forward(h_new, gh, b_ih, b_hh, relu, h_new)
+
+
+def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, h_new, relu, dx, dh, dw_ih, dw_hh, db, da):
+    """Gradients of one step; db (H,) is the gradient of either bias; da (N, H) is scratch."""
+    rnn_gates_backward(dh_new, h_new, relu, da)
+    np.matmul(da, w_ih, out=dx)
+    np.matmul(da, w_hh, out=dh)
+    _weight_grads(da, x, h, dw_ih, dw_hh)
+    column_sum(da, db)
+
+
 
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new, gh):
     """One step. gates (N, 4H), c_new, tanh_c, h_new (N, H) are outputs (kept for the
@@ -164,6 +213,29 @@ def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
 def _rows(a):
     """(T, N, K) seen as (T*N, K), no copy; explicit sizes, so T*N = 0 works too."""
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, relu, hs, gh):
+    """x (T, N, I). In: hs[0] (N, H). Out: hs (T+1, N, H). gh (N, H) is scratch.
+    Every step's gi is computed at once into hs[1:], which each step then
+    overwrites with its h'."""
+    T = x.shape[0]
+    np.matmul(_rows(x), w_ih.T, out=_rows(hs[1:]))
+    for t in range(T):
+        np.matmul(hs[t], w_hh.T, out=gh)
+        rnn_gates_forward(hs[t + 1], gh, b_ih, b_hh, relu, hs[t + 1])
+
+
+def rnn_backward(dout, dh, x, w_ih, w_hh, hs, relu, dx, dw_ih, dw_hh, db, da):
+    """In: dout (T, N, H); dh (N, H) the gradient of h_n, overwritten with that of h0.
+    Out: dx (T, N, I), dw_ih, dw_hh, db (H,). Scratch: da (T, N, H)."""
+    T = x.shape[0]
+    for t in range(T - 1, -1, -1):
+        np.add(dout[t], dh, out=da[t])
+        rnn_gates_backward(da[t], hs[t + 1], relu, da[t])
+        np.matmul(da[t], w_hh, out=dh)
+    _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
+    column_sum(_rows(da), db)
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
@@ -216,7 +288,7 @@ def gru_backward(dout, dh, x, w_ih, w_hh, hs, gates, gh_n, dx, dw_ih, dw_hh, db_
 def _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh):
     """dx = dgi W_ih, dW_ih = dgi^T x, dW_hh = dgh^T h_{t-1}: one GEMM each over all T
     steps (dgi, dgh the gradients of the input and hidden projections; the same
-    array for the LSTM)."""
+    array for the RNN and the LSTM)."""
     T = x.shape[0]
     np.matmul(_rows(dgi), w_ih, out=_rows(dx))
     np.matmul(_rows(dgi).T, _rows(x), out=dw_ih)

@@ -20,6 +20,7 @@ from ._memory import cached_bytes, empty_cache
 from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
                    max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
-                  lstm_cell_backward, lstm_cell_forward, lstm_forward)
+                  lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,
+                  rnn_cell_forward, rnn_forward)
 from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward
 from .optim import adam_step, rmsprop_step, sgd_step

@@ -1,4 +1,4 @@
-"""LSTM and GRU on the GPU: the GEMMs by gemm.py, one fused kernel for the
+"""Elman RNN, LSTM and GRU on the GPU: the GEMMs by gemm.py, one fused kernel for the
 gates of a step (one thread per (row, hidden unit)), and the same sequence
 structure as kernels/cpu/rnn.py (input projection of all steps hoisted into
 one GEMM; weight gradients by one GEMM over all steps). Math: see that file.
@@ -18,6 +18,34 @@ from .reduce import column_sum
 def _bias(b, has, k):
     """b[k], or 0 for a bias that is None (a dummy array then stands in for it)."""
     return b[k] if has else 0.0
+
+
+@kernel
+def _rnn_gates_forward(gi, gh, b_ih, b_hh, hi, hh, relu, h_new):
+    idx = cuda.grid(1)
+    N, H = h_new.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    a = gi[n, j] + gh[n, j] + _bias(b_ih, hi, j) + _bias(b_hh, hh, j)
+    if relu:
+        h_new[n, j] = 0 if a <= 0 else a        # NaN stays NaN
+    else:
+        h_new[n, j] = math.tanh(a)
+
+
+@kernel
+def _rnn_gates_backward(dh_new, h_new, relu, da):
+    idx = cuda.grid(1)
+    N, H = h_new.shape
+    if idx >= N * H:
+        return
+    n, j = idx // H, idx % H
+    y = h_new[n, j]
+    if relu:
+        da[n, j] = dh_new[n, j] if y > 0 else 0
+    else:
+        da[n, j] = dh_new[n, j] * (1 - y * y)
 
 
 @kernel
@@ -101,6 +129,22 @@ def _grid(c):
     return blocks_for(c.shape[0] * c.shape[1]), THREADS
 
 
+def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, relu, h_new, gh):
+    matmul(x, w_ih, h_new, tb=True)
+    matmul(h, w_hh, gh, tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh)
+    _rnn_gates_forward[_grid(h_new)](h_new, gh, bi, bh, hi, hh, relu, h_new)
+
+
+def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, h_new, relu, dx, dh, dw_ih, dw_hh, db, da):
+    _rnn_gates_backward[_grid(h_new)](dh_new, h_new, relu, da)
+    matmul(da, w_ih, dx)
+    matmul(da, w_hh, dh)
+    matmul(da, x, dw_ih, ta=True)
+    matmul(da, h, dw_hh, ta=True)
+    column_sum(da, db)
+
+
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh, gates, c_new, tanh_c, h_new, gh):
     matmul(x, w_ih, gates, tb=True)
     matmul(h, w_hh, gh, tb=True)
@@ -139,6 +183,27 @@ def gru_cell_backward(dh_new, x, h, w_ih, w_hh, gates, gh_n,
 
 def _flat(a):
     return view(a, (a.shape[0] * a.shape[1], a.shape[2]))
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, relu, hs, gh):
+    T = x.shape[0]
+    matmul(_flat(x), w_ih, _flat(hs[1:]), tb=True)
+    bi, bh, hi, hh = _biases(b_ih, b_hh, gh)
+    for t in range(T):
+        h_new = step(hs, t + 1)
+        matmul(step(hs, t), w_hh, gh, tb=True)
+        _rnn_gates_forward[_grid(h_new)](h_new, gh, bi, bh, hi, hh, relu, h_new)
+
+
+def rnn_backward(dout, dh, x, w_ih, w_hh, hs, relu, dx, dw_ih, dw_hh, db, da):
+    T = x.shape[0]
+    for t in range(T - 1, -1, -1):
+        da_t = step(da, t)
+        add(step(dout, t), dh, da_t)
+        _rnn_gates_backward[_grid(dh)](da_t, step(hs, t + 1), relu, da_t)
+        matmul(da_t, w_hh, dh)
+    _sequence_grads(da, da, x, hs, w_ih, dx, dw_ih, dw_hh)
+    column_sum(_flat(da), db)
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c, gh):
