@@ -14,8 +14,11 @@ Needs: numba-cuda, libnvvm and ptxas (a CUDA toolkit), NVRTC and nvdisasm
 Run: python bench/sass_counts.py [float32|float64]
      python bench/sass_counts.py --compile-all
 The second compiles every variant of those kernels (window shapes, tile
-shapes, dtypes, 32- and 64-bit indexing) for sm_90: a typing error there
-shows on a GPU only, never on the simulator, which runs kernels as Python.
+shapes, dtypes, 32- and 64-bit indexing), and the activation, recurrent-gate
+and dropout kernels, for sm_90: a typing error there shows on a GPU only,
+never on the simulator, which runs kernels as Python. It also fails if the
+float32 activation or gate kernels do any float64 arithmetic, which Numba
+slips in for a bare `1 - y` (and which the simulator cannot show either).
 """
 import glob
 import os
@@ -32,7 +35,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import batchnorm, conv, gemm, pool, reduce
+from fastnn.kernels.cuda import activations, batchnorm, conv, dropout, gemm, pool, reduce, rnn
 
 CC = (9, 0)
 
@@ -126,17 +129,27 @@ def _inner_loop(lines):
     return len(body), sum(bool(re.search(r"\b[FD]FMA\b", b)) for b in body), sum("LDS" in b for b in body)
 
 
+# float64 arithmetic in PTX (conversions of a float64 argument are not counted)
+_F64_MATH = re.compile(r"^\s*(add|sub|mul|fma|div|rcp|sqrt|ex2|lg2|setp|min|max|neg|abs)\.[\w.]*f64\b")
+
+
 def compile_all():
     """Compile every variant of the tiled pooling, batch norm, conv
-    per-element, GEMM and bias-sum kernels for CC; returns how many."""
+    per-element, GEMM and bias-sum kernels, and the activation, gate and
+    dropout kernels, for CC; returns how many."""
     i, flag, f64 = types.int64, types.boolean, types.float64
     windows = ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3), (1, 4, 1, 2), (3, 2, 2, 1), (5, 5, 5, 5))
     n = 0
 
-    def build(kernel, sig):
+    def build(kernel, sig, single_precision=False):
+        """single_precision: a float32 variant must do no float64 arithmetic."""
         nonlocal n
-        compile_ptx(kernel.py_func, sig, cc=CC)
+        ptx, _ = compile_ptx(kernel.py_func, sig, cc=CC)
         n += 1
+        f64_ops = [line.strip() for line in ptx.splitlines() if _F64_MATH.match(line)]
+        if single_precision and f64_ops:
+            sys.exit(f"{kernel.py_func.__name__} {sig}: float64 arithmetic in a float32 kernel, "
+                     f"e.g. {f64_ops[0]!r}")
 
     for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
         v = numba.from_dtype(dtype)
@@ -170,6 +183,22 @@ def compile_all():
         build(reduce._column_partial, (a2, f64[:, ::1]))
         build(reduce._add_slices, (f64[:, ::1], a1, flag))
         build(reduce._add_slices, (a2, a1, flag))
+        single = dtype == np.float32
+        for k in (activations._relu_forward, activations._sigmoid_forward, activations._tanh_forward):
+            build(k, (a1, a1), single)
+        for k in (activations._relu_backward, activations._sigmoid_backward, activations._tanh_backward):
+            build(k, (a1, a1, a1), single)
+        build(activations._leaky_relu_forward, (a1, f64, a1), single)
+        build(activations._leaky_relu_backward, (a1, a1, f64, a1), single)
+        build(rnn._rnn_gates_forward, (a2, a2, a1, a1, flag, flag, flag, a2), single)
+        build(rnn._rnn_gates_backward, (a2, a2, flag, a2), single)
+        build(rnn._lstm_gates_forward, (a2, a2, a1, a1, flag, flag) + (a2,) * 5, single)
+        build(rnn._lstm_gates_backward, (a2,) * 7, single)
+        build(rnn._gru_gates_forward, (a2, a2, a1, a1, flag, flag) + (a2,) * 4, single)
+        build(rnn._gru_gates_backward, (a2,) * 7, single)
+        # dropout draws and compares in float64 on purpose (the CPU's stream)
+        build(dropout._forward, (a1, types.uint64, f64, f64, a1, types.boolean[::1]))
+        build(dropout._backward, (a1, types.boolean[::1], f64, a1))
     return n
 
 

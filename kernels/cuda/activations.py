@@ -1,6 +1,10 @@
 """Elementwise activations on the GPU, ELEMENTS elements a thread (flat arrays;
 see _device.first_element). Math as in kernels/cpu/activations.py; reference:
-fastnn/reference/activations.py."""
+fastnn/reference/activations.py.
+
+Constants are of the arrays' dtype (`dx.dtype.type(1)`): Numba types a bare
+`1 - y` or a Python-float slope as float64, and a float32 kernel would then
+compute in float64, exp and division included."""
 import math
 
 from numba import cuda
@@ -11,61 +15,68 @@ from ._launch import kernel
 
 @kernel
 def _relu_forward(x, y):
+    zero = y.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
-            y[i] = 0 if x[i] <= 0 else x[i]
+            y[i] = zero if x[i] <= zero else x[i]
         i += THREADS
 
 
 @kernel
 def _relu_backward(dy, x, dx):
+    zero = dx.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
-            dx[i] = dy[i] if x[i] > 0 else 0
+            dx[i] = dy[i] if x[i] > zero else zero
         i += THREADS
 
 
 @kernel
 def _leaky_relu_forward(x, a, y):
+    slope, zero = y.dtype.type(a), y.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
-            y[i] = x[i] if x[i] > 0 else x[i] * a
+            y[i] = x[i] if x[i] > zero else x[i] * slope
         i += THREADS
 
 
 @kernel
 def _leaky_relu_backward(dy, x, a, dx):
+    slope, zero = dx.dtype.type(a), dx.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
-            dx[i] = dy[i] if x[i] > 0 else dy[i] * a
+            dx[i] = dy[i] if x[i] > zero else dy[i] * slope
         i += THREADS
 
 
 @cuda.jit(device=True)
-def sigmoid(v):
+def sigmoid(v, one):
+    """1 / (1 + exp(-v)) without overflow: exp of -|v| only. `one` is 1 in v's dtype."""
     e = math.exp(-abs(v))
-    return 1 / (1 + e) if v >= 0 else e / (1 + e)
+    return one / (one + e) if v >= 0 else e / (one + e)
 
 
 @kernel
 def _sigmoid_forward(x, y):
+    one = y.dtype.type(1)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
-            y[i] = sigmoid(x[i])
+            y[i] = sigmoid(x[i], one)
         i += THREADS
 
 
 @kernel
 def _sigmoid_backward(dy, y, dx):
+    one = dx.dtype.type(1)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < y.size:
-            dx[i] = dy[i] * y[i] * (1 - y[i])
+            dx[i] = dy[i] * y[i] * (one - y[i])
         i += THREADS
 
 
@@ -80,10 +91,11 @@ def _tanh_forward(x, y):
 
 @kernel
 def _tanh_backward(dy, y, dx):
+    one = dx.dtype.type(1)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < y.size:
-            dx[i] = dy[i] * (1 - y[i] * y[i])
+            dx[i] = dy[i] * (one - y[i] * y[i])
         i += THREADS
 
 

@@ -19,23 +19,29 @@ def _uniform(seed, i):
     return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
 
 
+# The draw and its comparison with p are in float64, as on the CPU, so that a seed
+# gives the same mask; the scaling is in the array's dtype (scale rounded to it
+# once, as on the CPU), so that the outputs match too.
+
 @kernel
 def _forward(x, seed, p, scale, y, mask):
+    k, zero = y.dtype.type(scale), y.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < x.size:
             keep = _uniform(seed, uint64(i)) >= p
             mask[i] = keep
-            y[i] = x[i] * (scale if keep else 0.0)    # a multiply: NaN stays NaN, as on the CPU
+            y[i] = x[i] * (k if keep else zero)    # a multiply: NaN stays NaN, as on the CPU
         i += THREADS
 
 
 @kernel
 def _backward(dy, mask, scale, dx):
+    k, zero = dx.dtype.type(scale), dx.dtype.type(0)
     i = first_element()
     for _ in range(ELEMENTS):
         if i < dy.size:
-            dx[i] = dy[i] * (scale if mask[i] else 0.0)
+            dx[i] = dy[i] * (k if mask[i] else zero)
         i += THREADS
 
 

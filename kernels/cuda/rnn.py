@@ -2,6 +2,8 @@
 gates of a step (one thread per (row, hidden unit)), and the same sequence
 structure as kernels/cpu/rnn.py (input projection of all steps hoisted into
 one GEMM; weight gradients by one GEMM over all steps). Math: see that file.
+Constants are of the arrays' dtype, as in activations.py: a bare `1 - z` would
+make a float32 kernel compute in float64.
 """
 import math
 
@@ -17,7 +19,7 @@ from .reduce import column_sum
 @cuda.jit(device=True)
 def _bias(b, has, k):
     """b[k], or 0 for a bias that is None (a dummy array then stands in for it)."""
-    return b[k] if has else 0.0
+    return b[k] if has else b.dtype.type(0)
 
 
 @kernel
@@ -27,9 +29,10 @@ def _rnn_gates_forward(gi, gh, b_ih, b_hh, hi, hh, relu, h_new):
     if idx >= N * H:
         return
     n, j = idx // H, idx % H
+    zero = h_new.dtype.type(0)
     a = gi[n, j] + gh[n, j] + _bias(b_ih, hi, j) + _bias(b_hh, hh, j)
     if relu:
-        h_new[n, j] = 0 if a <= 0 else a        # NaN stays NaN
+        h_new[n, j] = zero if a <= zero else a      # NaN stays NaN
     else:
         h_new[n, j] = math.tanh(a)
 
@@ -41,11 +44,12 @@ def _rnn_gates_backward(dh_new, h_new, relu, da):
     if idx >= N * H:
         return
     n, j = idx // H, idx % H
+    zero, one = da.dtype.type(0), da.dtype.type(1)
     y = h_new[n, j]
     if relu:
-        da[n, j] = dh_new[n, j] if y > 0 else 0
+        da[n, j] = dh_new[n, j] if y > zero else zero
     else:
-        da[n, j] = dh_new[n, j] * (1 - y * y)
+        da[n, j] = dh_new[n, j] * (one - y * y)
 
 
 @kernel
@@ -59,7 +63,8 @@ def _lstm_gates_forward(gi, gh, b_ih, b_hh, hi, hh, c, gates, c_new, tanh_c, h_n
     a1 = gi[n, H + j] + gh[n, H + j] + _bias(b_ih, hi, H + j) + _bias(b_hh, hh, H + j)
     a2 = gi[n, 2 * H + j] + gh[n, 2 * H + j] + _bias(b_ih, hi, 2 * H + j) + _bias(b_hh, hh, 2 * H + j)
     a3 = gi[n, 3 * H + j] + gh[n, 3 * H + j] + _bias(b_ih, hi, 3 * H + j) + _bias(b_hh, hh, 3 * H + j)
-    i, f, g, o = sigmoid(a0), sigmoid(a1), math.tanh(a2), sigmoid(a3)
+    one = c.dtype.type(1)
+    i, f, g, o = sigmoid(a0, one), sigmoid(a1, one), math.tanh(a2), sigmoid(a3, one)
     cn = f * c[n, j] + i * g
     tc = math.tanh(cn)
     gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j] = i, f, g, o
@@ -73,13 +78,14 @@ def _lstm_gates_backward(dh_new, dc_new, gates, c, tanh_c, da, dc):
     if idx >= N * H:
         return
     n, j = idx // H, idx % H
+    one = da.dtype.type(1)
     i, f, g, o = gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j]
     tc = tanh_c[n, j]
-    dct = dc_new[n, j] + dh_new[n, j] * o * (1 - tc * tc)
-    da[n, j] = dct * g * i * (1 - i)
-    da[n, H + j] = dct * c[n, j] * f * (1 - f)
-    da[n, 2 * H + j] = dct * i * (1 - g * g)
-    da[n, 3 * H + j] = dh_new[n, j] * tc * o * (1 - o)
+    dct = dc_new[n, j] + dh_new[n, j] * o * (one - tc * tc)
+    da[n, j] = dct * g * i * (one - i)
+    da[n, H + j] = dct * c[n, j] * f * (one - f)
+    da[n, 2 * H + j] = dct * i * (one - g * g)
+    da[n, 3 * H + j] = dh_new[n, j] * tc * o * (one - o)
     dc[n, j] = dct * f
 
 
@@ -90,13 +96,14 @@ def _gru_gates_forward(gi, gh, b_ih, b_hh, hi, hh, h, gates, gh_n, h_new):
     if idx >= N * H:
         return
     n, j = idx // H, idx % H
-    r = sigmoid(gi[n, j] + _bias(b_ih, hi, j) + gh[n, j] + _bias(b_hh, hh, j))
-    z = sigmoid(gi[n, H + j] + _bias(b_ih, hi, H + j) + gh[n, H + j] + _bias(b_hh, hh, H + j))
+    one = h.dtype.type(1)
+    r = sigmoid(gi[n, j] + _bias(b_ih, hi, j) + gh[n, j] + _bias(b_hh, hh, j), one)
+    z = sigmoid(gi[n, H + j] + _bias(b_ih, hi, H + j) + gh[n, H + j] + _bias(b_hh, hh, H + j), one)
     hn = gh[n, 2 * H + j] + _bias(b_hh, hh, 2 * H + j)
     nn = math.tanh(gi[n, 2 * H + j] + _bias(b_ih, hi, 2 * H + j) + r * hn)
     gates[n, j], gates[n, H + j], gates[n, 2 * H + j] = r, z, nn
     gh_n[n, j] = hn
-    h_new[n, j] = (1 - z) * nn + z * h[n, j]
+    h_new[n, j] = (one - z) * nn + z * h[n, j]
 
 
 @kernel
@@ -106,11 +113,12 @@ def _gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
     if idx >= N * H:
         return
     n, j = idx // H, idx % H
+    one = h.dtype.type(1)
     r, z, nn = gates[n, j], gates[n, H + j], gates[n, 2 * H + j]
     d = dh_new[n, j]
-    da_n = d * (1 - z) * (1 - nn * nn)
-    da_z = d * (h[n, j] - nn) * z * (1 - z)
-    da_r = da_n * gh_n[n, j] * r * (1 - r)
+    da_n = d * (one - z) * (one - nn * nn)
+    da_z = d * (h[n, j] - nn) * z * (one - z)
+    da_r = da_n * gh_n[n, j] * r * (one - r)
     dgi[n, j], dgi[n, H + j], dgi[n, 2 * H + j] = da_r, da_z, da_n
     dgh[n, j], dgh[n, H + j], dgh[n, 2 * H + j] = da_r, da_z, da_n * r
     dh_direct[n, j] = d * z
