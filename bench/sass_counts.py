@@ -14,8 +14,8 @@ Needs: numba-cuda, libnvvm and ptxas (a CUDA toolkit), NVRTC and nvdisasm
 Run: python bench/sass_counts.py [float32|float64]
      python bench/sass_counts.py --compile-all
 The second compiles every variant of those kernels (window shapes, tile
-shapes, dtypes, 32- and 64-bit indexing), and the activation, recurrent-gate
-and dropout kernels, for sm_90: a typing error there shows on a GPU only,
+shapes, dtypes, 32- and 64-bit indexing), and the activation, recurrent-gate,
+dropout and binary cross-entropy kernels, for sm_90: a typing error there shows on a GPU only,
 never on the simulator, which runs kernels as Python. It also fails if the
 float32 activation or gate kernels do any float64 arithmetic, which Numba
 slips in for a bare `1 - y` (and which the simulator cannot show either).
@@ -35,7 +35,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import activations, batchnorm, conv, dropout, gemm, pool, reduce, rnn
+from fastnn.kernels.cuda import activations, batchnorm, bce, conv, dropout, gemm, pool, reduce, rnn
 
 CC = (9, 0)
 
@@ -199,6 +199,7 @@ def compile_all():
         # dropout draws and compares in float64 on purpose (the CPU's stream)
         build(dropout._forward, (a1, types.uint64, f64, f64, a1, types.boolean[::1]))
         build(dropout._backward, (a1, types.boolean[::1], f64, a1))
+        build(bce._forward_backward, (a1, a1, f64[::1], a1))      # float64 sums, on purpose
     return n
 
 

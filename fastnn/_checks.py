@@ -304,6 +304,14 @@ def cross_entropy_args(fn, logits, target, allow_device=True):
     return dtype, dev
 
 
+def bce_args(fn, logits, target, allow_device=True):
+    """Float logits and target of one dtype, device and shape (targets are
+    probabilities, as torch: not checked to lie in [0, 1])."""
+    dtype, dev = float_arrays(fn, allow_device, logits=logits, target=target)
+    check_shape(fn, "target", target, shape_of(logits), "(the shape of logits)")
+    return dtype, dev
+
+
 def linear_args(fn, x, weight, bias, allow_device=True):
     """x (*, in_features): any leading dimensions, as torch. Returns (dtype,
     on_device, (N, I, O)) with N the product of x's leading dimensions."""

@@ -91,6 +91,24 @@ def _cross_entropy(quick):
     return impls
 
 
+def _bce_with_logits(quick):
+    rng = _rng()
+    shape = (1024 if quick else 4096, 1000)
+    logits = rng.standard_normal(shape).astype(np.float32)
+    target = (rng.random(shape) < 0.5).astype(np.float32)
+    impls = {"fastnn": lambda: F.binary_cross_entropy_with_logits(logits, target),
+             "reference": lambda: R.binary_cross_entropy_with_logits(logits, target)}
+    torch = _torch()
+    if torch:
+        tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+
+        def torch_bce():
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(tl, tt)
+            return loss.item(), torch.autograd.grad(loss, tl)
+        impls["torch"] = torch_bce
+    return impls
+
+
 def _softmax(quick):
     x = _rng().standard_normal((1024 if quick else 4096, 1000)).astype(np.float32)
     impls = {"fastnn": lambda: F.softmax(x), "reference": lambda: R.softmax(x)}
@@ -386,6 +404,8 @@ WORKLOADS = [
              _max_pool(3, 2, 1)),
     Workload("avg_pool2d", "pool", "avg_pool2d 3x3/1 pad 1 fwd+bwd, x 32x64x32x32, f32", _avg_pool),
     Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
+    Workload("bce_with_logits", "softmax", "binary_cross_entropy_with_logits fwd+bwd, 4096x1000, f32",
+             _bce_with_logits),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),
     Workload("linear", "dense", "linear fwd+bwd, x 256x1024, w 1024x1024, f32", _linear),
     Workload("activations", "dense", "relu, sigmoid, tanh fwd+bwd over 2^22 f32", _activations),

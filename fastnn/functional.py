@@ -15,12 +15,13 @@ import numpy as np
 from . import _alloc
 from . import _checks as chk
 from .kernels import cpu as _cpu
+from .kernels.cpu.bce import CHUNK as _BCE_CHUNK
 from .kernels.cpu._threads import serial_if_small
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
     "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
-    "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
+    "binary_cross_entropy_with_logits", "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
     "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
     "dropout", "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward",
     "gru_cell", "gru_cell_backward", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
@@ -217,6 +218,24 @@ def cross_entropy(logits, target):
     k = _kernels(dev)
     k.cross_entropy_forward_backward(_contig(logits, dev), _contig(target, dev), row_loss, dlogits)
     return k.mean_of(row_loss) if dev else float(row_loss.sum() / N), dlogits
+
+
+@_sized_by_first_array
+def binary_cross_entropy_with_logits(logits, target):
+    """logits, target (any shape, the same; targets are probabilities, usually 0 or 1)
+    -> (loss: float, the mean over every element; dlogits = d(loss)/d(logits)), in one
+    fused pass: logistic regression's loss, as torch's with mean reduction."""
+    dtype, dev = chk.bce_args("binary_cross_entropy_with_logits", logits, target)
+    shape = chk.shape_of(logits)
+    dlogits = _alloc.empty(shape, dtype, dev)
+    n = int(np.prod(shape))
+    if n == 0:      # the mean over no elements, NaN as in torch
+        return float("nan"), dlogits
+    k = _kernels(dev)
+    partial = _alloc.empty((-(-n // _BCE_CHUNK),), np.float64, dev)
+    k.bce_with_logits_forward_backward(_contig(logits, dev, (n,)), _contig(target, dev, (n,)), partial,
+                                       _view(dlogits, (n,), dev))
+    return float((k.to_host(partial) if dev else partial).sum() / n), dlogits
 
 
 # ---------------------------------------------------------------- linear

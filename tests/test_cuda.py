@@ -241,6 +241,15 @@ def test_elementwise_kernels_span_blocks(rng):
     check("dropout_backward", rand(a.shape, np.float32, rng), mask_cpu, 0.3)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_with_logits(rng, dtype):
+    from fastnn.kernels.cpu.bce import CHUNK
+    for shape in ((3, 5), (2, CHUNK + 3)):      # one chunk (block), and two with a tail
+        logits = rand(shape, dtype, rng, -8, 8)
+        logits[0, 0], logits[0, 1] = 1e4, -1e4
+        check("binary_cross_entropy_with_logits", logits, rand(shape, dtype, rng, 0, 1))
+
+
 def test_dropout_draws_the_same_mask_as_the_cpu(rng):
     x = rand((4, 9), np.float32, rng)
     x[0] = np.nan                       # NaN out where kept and where dropped, as on the CPU
@@ -267,6 +276,7 @@ def test_an_empty_batch(rng):
     for name in ("relu", "softmax", "log_softmax"):
         check(name, x)
     check("cross_entropy", x, np.zeros(0, np.int64))
+    check("binary_cross_entropy_with_logits", x, x)
     images, w = rand((0, 2, 5, 4), np.float32, rng), rand((3, 2, 3, 3), np.float32, rng)
     check("conv2d", images, w, rand((3,), np.float32, rng), 1, 1)
     check("conv2d_backward", rand((0, 3, 5, 4), np.float32, rng), images, w, 1, 1)

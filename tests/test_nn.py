@@ -172,6 +172,17 @@ def test_cells_and_embedding_gradients(rng):
     assert emb.weight.grad[4].tolist() == [2, 2, 2] and emb.weight.grad[1].tolist() == [0, 0, 0]
 
 
+def test_logistic_regression_gradients(rng):
+    """nn.Linear(d, 1) and BCEWithLogitsLoss, the course's first model: the loss's
+    parameter gradients against finite differences of the loss itself."""
+    fastnn.manual_seed(8)
+    m, loss_fn = nn.Linear(4, 1, **F64), nn.BCEWithLogitsLoss()
+    x, y = rand((6, 4), np.float64, rng, -2, 2), (rng.random((6, 1)) < 0.5).astype(np.float64)
+    loss_fn(m(x), y)
+    m.backward(loss_fn.backward())
+    _check_param_grads(m, lambda: np.array(loss_fn(m(x), y)), np.array(1.0))
+
+
 def test_char_lstm_gradients(rng):
     fastnn.manual_seed(4)
     m = models.CharLSTM(6, embedding_dim=3, hidden_size=4, **F64)

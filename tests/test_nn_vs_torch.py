@@ -87,3 +87,23 @@ def test_batch_norm_options_match_torch(rng, kw):
             assert_close(ours.backward(dy), tx.grad.numpy())
     for name, value in theirs.state_dict().items():
         assert_close(ours.state_dict()[name], value.numpy(), name=name)
+
+
+@pytest.mark.parametrize("loss_name, targets", [
+    ("BCEWithLogitsLoss", lambda rng, n: (rng.random((n, 1)) < 0.5).astype(np.float32)),
+    ("CrossEntropyLoss", lambda rng, n: rng.integers(0, 3, n)),
+])
+def test_regression_losses_match_torch(rng, loss_name, targets):
+    """Logistic and softmax regression: a linear layer and torch's loss, the loss
+    and the parameter gradients as torch's."""
+    out = 1 if loss_name == "BCEWithLogitsLoss" else 3
+    ours, theirs = nn.Linear(4, out), torch.nn.Linear(4, out)
+    _load_from_torch(ours, theirs)
+    x, y = rand((6, 4), np.float32, rng, -2, 2), targets(rng, 6)
+    loss_fn, torch_loss_fn = getattr(nn, loss_name)(), getattr(torch.nn, loss_name)()
+    loss = loss_fn(ours(x), y)
+    tloss = torch_loss_fn(theirs(torch.tensor(x)), torch.tensor(y))
+    tloss.backward()
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    ours.backward(loss_fn.backward())
+    _compare_grads(ours, theirs)

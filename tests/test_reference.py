@@ -108,6 +108,23 @@ def test_cross_entropy_gradient_matches_finite_differences(rng, n, c):
     assert_close(dlogits, num, rtol=FD_RTOL)
 
 
+@pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 1, 3)])
+def test_bce_with_logits_gradient_matches_finite_differences(rng, shape):
+    logits, target = rand(shape, rng=rng, low=-5, high=5), rand(shape, rng=rng, low=0, high=1)
+    _, dlogits = ref.binary_cross_entropy_with_logits(logits, target)
+    num = numerical_grad(lambda v: np.array(ref.binary_cross_entropy_with_logits(v, target)[0]), logits,
+                         np.array(1.0))
+    assert_close(dlogits, num, rtol=FD_RTOL)
+
+
+def test_bce_with_logits_hand_computed():
+    # -(y log s + (1 - y) log(1 - s)) with s = sigmoid(x): s(0) = 1/2, s(log 3) = 3/4
+    logits, target = np.array([0.0, math.log(3.0)]), np.array([1.0, 0.25])
+    loss, d = ref.binary_cross_entropy_with_logits(logits, target)
+    assert loss == pytest.approx((math.log(2) - (0.25 * math.log(0.75) + 0.75 * math.log(0.25))) / 2)
+    assert_close(d, np.array([0.5 - 1.0, 0.75 - 0.25]) / 2)
+
+
 def test_softmax_and_loss_hand_computed():
     x = np.array([[0.0, math.log(3.0)], [1e4, 1e4 - math.log(3.0)]])
     assert_close(ref.softmax(x), np.array([[0.25, 0.75], [0.75, 0.25]]))

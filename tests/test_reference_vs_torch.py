@@ -74,6 +74,17 @@ def test_cross_entropy(rng, N):
     assert_close(d, torch.autograd.grad(tl, tx)[0].numpy(), rtol=TOL)
 
 
+@pytest.mark.parametrize("shape", [(6,), (4, 3), (2, 3, 5), (0, 3)])
+def test_bce_with_logits(rng, shape):
+    x, y = rand(shape, rng=rng, low=-6, high=6), rand(shape, rng=rng, low=0, high=1)
+    tx = T(x, True)
+    tl = TF.binary_cross_entropy_with_logits(tx, T(y))
+    loss, d = ref.binary_cross_entropy_with_logits(x, y)
+    assert_close(loss, tl.item(), rtol=1e-12)      # NaN for no elements, as torch's
+    if x.size:
+        assert_close(d, torch.autograd.grad(tl, tx)[0].numpy(), rtol=TOL)
+
+
 @pytest.mark.parametrize("lead", [(4,), (), (3, 2), (2, 0, 3)])
 def test_linear(rng, lead):
     x, w, b = rand(lead + (3,), rng=rng), rand((5, 3), rng=rng), rand((5,), rng=rng)

@@ -327,6 +327,19 @@ class CrossEntropyLoss(Module):
         return self._dlogits if dy is None else self._dlogits * dy
 
 
+class BCEWithLogitsLoss(Module):
+    """Mean binary cross-entropy on logits (logistic regression's loss):
+    forward(logits, target of the same shape, probabilities) -> float;
+    backward() -> dlogits (computed in the same fused pass)."""
+
+    def forward(self, logits, target):
+        loss, self._dlogits = F.binary_cross_entropy_with_logits(logits, target)
+        return loss
+
+    def backward(self, dy=None):
+        return self._dlogits if dy is None else self._dlogits * dy
+
+
 class ResidualBlock(Module):
     """The course's skip connection, a[l+2] = relu(z[l+2] + a[l]) (He et al. 2016):
 

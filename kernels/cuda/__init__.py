@@ -10,6 +10,7 @@ from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, 
                       flat, mean_of, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .bce import bce_with_logits_forward_backward
 from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,
                         running_inv_std, update_running_stats)
 from .conv import col2im, conv2d_backward, conv2d_forward, im2col
