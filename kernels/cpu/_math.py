@@ -213,6 +213,10 @@ def log1p_unit(e):
     return np.log1p(e)
 
 
+# NumPy's error model: an overload compiles apart from the kernel calling it, and
+# with Python's each division checks for a zero divisor (to raise), which keeps
+# LLVM from vectorising the caller's loop (bce: 12 ms -> 0.6 ms at 4096x1000).
+# Kernels' own prange bodies already compile with NumPy's model.
 @overload(log1p_unit, jit_options={"cache": True, "error_model": "numpy"})
 def _log1p_unit_overload(e):
     if e == types.float32:

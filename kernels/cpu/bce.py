@@ -21,7 +21,7 @@ from ._math import FASTMATH, exp_nonpositive, log1p_unit
 CHUNK = 1024
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _chunk(x, y, inv_n, dx):
     """dx <- (sigmoid(x) - y) / n over one chunk; returns the chunk's sum of l."""
     one, zero = x.dtype.type(1), x.dtype.type(0)
@@ -34,7 +34,7 @@ def _chunk(x, y, inv_n, dx):
     return s
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def bce_with_logits_forward_backward(x, y, partial, dx):
     """Flat x, y, dx (n,), n >= 1; partial (ceil(n / CHUNK),) float64 <- each chunk's
     sum of l; dx <- d(mean l)/dx. The loss is partial.sum() / n. Chunks are
