@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .nn import CrossEntropyLoss
-from .optim.lr_scheduler import ReduceLROnPlateau
+from .optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 
 def minibatches(X, Y, batch_size, rng=None, shuffle=True):
@@ -41,10 +41,13 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
     (loss, train accuracy, validation accuracy, samples/s, the first group's
     lr). With verbose, one progress line per epoch is redrawn as batches go by.
     scheduler (fastnn.optim.lr_scheduler) steps once after each epoch;
-    ReduceLROnPlateau is given the epoch's training loss."""
+    ReduceLROnPlateau is given the epoch's training loss, and OneCycleLR,
+    a schedule over batches, steps after each batch (make it with epochs and
+    steps_per_epoch = ceil(len(X) / batch_size))."""
     loss_fn = CrossEntropyLoss()
     rng = np.random.default_rng(0) if rng is None else rng
     live = verbose and getattr(out, "isatty", lambda: False)()     # redraw only on a terminal
+    per_batch = isinstance(scheduler, OneCycleLR)
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -56,6 +59,8 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
             model.backward(loss_fn.backward())
             optimizer.step()
             optimizer.zero_grad()
+            if per_batch:
+                scheduler.step()
             seen += len(xb)
             total_loss += loss * len(xb)
             correct += int((logits.argmax(axis=1) == yb).sum())
@@ -69,7 +74,7 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
                      samples_per_s=seen / (time.perf_counter() - t0), lr=optimizer.param_groups[0]["lr"])
         if isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step(entry["loss"])
-        elif scheduler is not None:
+        elif scheduler is not None and not per_batch:
             scheduler.step()
         if X_val is not None:
             entry["val_acc"] = accuracy(model, X_val, Y_val)

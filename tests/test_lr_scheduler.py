@@ -31,7 +31,23 @@ SCHEDULES = {
                       lambda b, e: b * 0.9 ** e),
     "CosineAnnealingLR": ((S.CosineAnnealingLR, dict(T_max=6, eta_min=0.01)),   # four half-periods
                           lambda b, e: 0.01 + (b - 0.01) * (1 + math.cos(math.pi * e / 6)) / 2),
+    "ConstantLR": ((S.ConstantLR, dict(factor=0.25, total_iters=10)),
+                   lambda b, e: b * (0.25 if e < 10 else 1.0)),
+    "LinearLR": ((S.LinearLR, dict(start_factor=0.2, end_factor=0.9, total_iters=10)),
+                 lambda b, e: b * (0.2 + 0.7 * min(e, 10) / 10)),
+    "PolynomialLR": ((S.PolynomialLR, dict(total_iters=10, power=2.0)),
+                     lambda b, e: b * (1 - min(e, 10) / 10) ** 2),
+    "CosineAnnealingWarmRestarts": ((S.CosineAnnealingWarmRestarts, dict(T_0=3, T_mult=2, eta_min=0.01)),
+                                    lambda b, e: _sgdr(b, e, 3, 2, 0.01)),
 }
+
+
+def _sgdr(base, epoch, period, mult, eta_min):
+    """Cosine from base to eta_min over period epochs, restarting with mult times the period."""
+    start = 0
+    while epoch >= start + period:
+        start, period = start + period, period * mult
+    return eta_min + (base - eta_min) * (1 + math.cos(math.pi * (epoch - start) / period)) / 2
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
@@ -60,9 +76,11 @@ def test_schedule_resumes_from_its_state_dict(name):
     first = make(opt, **kw)
     for _ in range(10):
         first.step()
+    # torch's order: make both, then load both (the lrs live in the optimizer's groups,
+    # and making a scheduler sets them for its epoch 0)
     opt2 = _optimizer()
-    opt2.load_state_dict(opt.state_dict())          # the lrs live in the optimizer's groups
     resumed = make(opt2, **kw)
+    opt2.load_state_dict(opt.state_dict())
     resumed.load_state_dict(first.state_dict())
     assert resumed.get_last_lr() == lrs[10]
     for epoch in range(11, EPOCHS + 1):
@@ -97,6 +115,92 @@ def test_schedule_matches_torch_step_for_step(name):
                      name=f"{name} from last_epoch=4")
         for s in resumed:
             s.step()
+
+
+def test_warm_restarts_take_fractional_epochs_as_torch():
+    """Stepped once a batch, step(epoch + i / batches), across a restart of a doubled period."""
+    torch = pytest.importorskip("torch")
+    ours = S.CosineAnnealingWarmRestarts(_optimizer(), T_0=2, T_mult=2, eta_min=0.001)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(_torch_sgd(torch), T_0=2, T_mult=2, eta_min=0.001)
+    for epoch in range(8):
+        for i in range(4):
+            for s in (ours, theirs):
+                s.step(epoch + i / 4)
+            assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12), (epoch, i)
+
+
+def _torch_sgd(torch, **kw):
+    params = [torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)]
+    return torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": BASES[1]}], lr=BASES[0], **kw)
+
+
+@pytest.mark.parametrize("opt_name, kw", [
+    ("SGD", dict(max_lr=[1.0, 0.5], total_steps=40)),
+    ("SGD", dict(max_lr=0.8, epochs=4, steps_per_epoch=10, anneal_strategy="linear", three_phase=True)),
+    ("Adam", dict(max_lr=0.01, total_steps=33, pct_start=0.25, base_momentum=0.8, max_momentum=0.9)),
+    ("RMSprop", dict(max_lr=0.01, total_steps=20, cycle_momentum=False, div_factor=10.0)),
+])
+def test_one_cycle_matches_torch(opt_name, kw):
+    """The lrs and the momenta (SGD's, or Adam's beta1) it sets at every step."""
+    torch = pytest.importorskip("torch")
+    extra = dict(momentum=0.9) if opt_name == "SGD" else {}
+    ours = getattr(optim, opt_name)([{"params": [np.zeros(3)]}, {"params": [np.zeros(2)]}], lr=0.1, **extra)
+    t_params = [torch.zeros(3), torch.zeros(2)]
+    theirs = getattr(torch.optim, opt_name)([{"params": t_params[:1]}, {"params": t_params[1:]}], lr=0.1, **extra)
+    scheds = [S.OneCycleLR(ours, **kw), torch.optim.lr_scheduler.OneCycleLR(theirs, **kw)]
+    momentum = "betas" if opt_name == "Adam" else "momentum"
+    steps = kw.get("total_steps") or kw["epochs"] * kw["steps_per_epoch"]
+    for step in range(steps):
+        assert scheds[0].get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12), step
+        for ours_group, their_group in zip(ours.param_groups, theirs.param_groups):
+            assert ours_group[momentum] == pytest.approx(their_group[momentum], rel=1e-12), step
+        ours.step([np.ones(3), np.ones(2)])
+        for p in t_params:
+            p.grad = torch.ones_like(p)
+        theirs.step()
+        for s in scheds:
+            s.step()
+    with pytest.raises(ValueError, match=f"stepped {steps + 1} times, past total_steps = {steps}"):
+        scheds[0].step()
+
+
+@pytest.mark.parametrize("make", [
+    # a linear warm-up, then cosine annealing
+    lambda m, opt: m.SequentialLR(opt, [m.LinearLR(opt, start_factor=0.1, total_iters=4),
+                                        m.CosineAnnealingLR(opt, T_max=10)], milestones=[5]),
+    # three phases, the last without a closed form (restarted through its chainable rule)
+    lambda m, opt: m.SequentialLR(opt, [m.ConstantLR(opt, factor=0.5, total_iters=2),
+                                        m.ExponentialLR(opt, gamma=0.8),
+                                        m.MultiplicativeLR(opt, lambda e: 0.95)], milestones=[3, 9]),
+    lambda m, opt: m.ChainedScheduler([m.ConstantLR(opt, factor=0.5, total_iters=3),
+                                       m.ExponentialLR(opt, gamma=0.9)]),
+    lambda m, opt: m.ChainedScheduler([m.LinearLR(opt, start_factor=0.25, total_iters=6),
+                                       m.StepLR(opt, step_size=4, gamma=0.5)], optimizer=opt),
+], ids=["warmup_cosine", "three_phases", "chained", "chained_linear_step"])
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")   # no training here
+def test_composed_schedules_match_torch(make):
+    torch = pytest.importorskip("torch")
+    ours, theirs = _optimizer(), _torch_sgd(torch)
+    scheds = [make(S, ours), make(torch.optim.lr_scheduler, theirs)]
+    lrs = []
+    for epoch in range(EPOCHS):
+        assert scheds[0].get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12), epoch
+        assert [g["lr"] for g in ours.param_groups] == pytest.approx([g["lr"] for g in theirs.param_groups])
+        lrs.append(scheds[0].get_last_lr())
+        for s in scheds:
+            s.step()
+    # resumed from its state dict (and the optimizer's) after 10 epochs, the same lrs follow
+    opt = _optimizer()
+    first = make(S, opt)
+    for _ in range(10):
+        first.step()
+    opt2 = _optimizer()
+    resumed = make(S, opt2)
+    opt2.load_state_dict(opt.state_dict())
+    resumed.load_state_dict(first.state_dict())
+    for epoch in range(10, EPOCHS):
+        assert resumed.get_last_lr() == pytest.approx(lrs[epoch], rel=1e-12), epoch
+        resumed.step()
 
 
 def test_reduce_on_plateau_waits_out_patience_and_cooldown():
@@ -141,6 +245,22 @@ def test_reduce_on_plateau_matches_torch(rng, kw):
     (lambda opt: S.ReduceLROnPlateau(opt, factor=1.0), ValueError, r"factor must be in \[0.0, 1.0\)"),
     (lambda opt: S.ReduceLROnPlateau(opt, mode="minimum"), ValueError, "mode must be 'min' or 'max'"),
     (lambda opt: S.ReduceLROnPlateau(opt, min_lr=[0.0]), ValueError, "min_lr has 1 values, expected one per"),
+    (lambda opt: S.LinearLR(opt, start_factor=0.0), ValueError, r"start_factor must be in \(0.0, 1.0\]"),
+    (lambda opt: S.ConstantLR(opt, factor=1.5), ValueError, r"factor must be in \[0.0, 1.0\]"),
+    (lambda opt: S.CosineAnnealingWarmRestarts(opt, T_0=0), ValueError, "T_0 must be >= 1"),
+    (lambda opt: S.CosineAnnealingWarmRestarts(opt, T_0=2).step(-1), ValueError, "epoch must be in"),
+    (lambda opt: S.OneCycleLR(opt, 0.1), ValueError, "give total_steps, or both epochs and steps_per_epoch"),
+    (lambda opt: S.OneCycleLR(opt, [0.1], total_steps=10), ValueError, "max_lr has 1 values"),
+    (lambda opt: S.OneCycleLR(opt, 0.1, total_steps=10, anneal_strategy="cosine"), ValueError,
+     "anneal_strategy must be 'cos' or 'linear'"),
+    (lambda opt: S.OneCycleLR(optim.Adam([np.zeros(2)]), 0.1, total_steps=10, pct_start=1.5), ValueError,
+     r"pct_start must be in \[0.0, 1.0\]"),
+    (lambda opt: S.SequentialLR(opt, [S.StepLR(opt, 2), S.StepLR(opt, 3)], milestones=[]), ValueError,
+     "2 schedulers need 1 milestones, got 0"),
+    (lambda opt: S.SequentialLR(opt, [S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)], milestones=[3]), TypeError,
+     r"schedulers\[1\] is a ReduceLROnPlateau"),
+    (lambda opt: S.ChainedScheduler([S.StepLR(opt, 2), S.StepLR(_optimizer(), 2)]), ValueError,
+     r"schedulers\[1\] drives another optimizer"),
 ])
 def test_scheduler_rejects_bad_arguments(make, err, match):
     with pytest.raises(err, match=match):

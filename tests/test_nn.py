@@ -276,6 +276,21 @@ def test_a_small_model_learns(rng):
     assert [h["lr"] for h in history[19:21]] == [0.02, 0.01] and opt.param_groups[0]["lr"] == 0.005
 
 
+def test_fit_steps_one_cycle_once_a_batch(rng):
+    """OneCycleLR's schedule is over batches: 5 epochs of 3 batches take its 15 steps
+    (as in torch, the last one past the lr the last batch used, that of step 14), and
+    the lr recorded at the end of epoch 1 is that of step 3."""
+    fastnn.manual_seed(0)
+    X, Y = rand((50, 2), np.float32, rng), rng.integers(0, 2, 50)
+    model = nn.Sequential(nn.Linear(2, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, epochs=5, steps_per_epoch=3)
+    history = train.fit(model, opt, X, Y, epochs=5, batch_size=20, verbose=False, rng=rng, scheduler=sched)
+    assert sched.last_epoch == 15
+    peak = 0.3 * 15 - 1                 # the last step of the warm-up: 3.5
+    assert history[0]["lr"] == pytest.approx(0.02 + (0.5 - 0.02) * (1 - np.cos(np.pi * 3 / peak)) / 2)
+
+
 def test_fit_gives_reduce_on_plateau_the_training_loss(rng):
     """A learning rate far too high: the loss stalls, and the plateau scheduler lowers it."""
     fastnn.manual_seed(0)

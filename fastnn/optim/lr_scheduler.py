@@ -22,6 +22,27 @@ is made). With epoch e = last_epoch, the rules, from torch's documentation:
         and, where that divides by 0 (e - 1 an odd multiple of T_max), past the
         minimum: lr_e = lr_{e-1} + (initial_lr - eta_min) (1 - cos(pi / T_max)) / 2
 
+    ConstantLR         lr = initial_lr * factor until epoch total_iters, then initial_lr
+    LinearLR           lr = initial_lr * (start_factor + (end_factor - start_factor) min(e, T) / T),
+                       T = total_iters (a warm-up, by default)
+    PolynomialLR       lr = initial_lr * (1 - min(e, T) / T)^power
+    CosineAnnealingWarmRestarts
+                       the cosine above over T_i epochs, restarting at initial_lr; T_0
+                       the first period, each next T_mult times longer (SGDR); step(epoch)
+                       may be given a fractional epoch, to step once a batch
+    OneCycleLR         once a batch: from max_lr / div_factor up to max_lr over the first
+                       pct_start of total_steps, then down to that / final_div_factor
+                       (cosine or linear; Smith & Topin, 2017); momentum (or Adam's
+                       beta1) cycles the other way, between max_ and base_momentum
+
+SequentialLR runs one scheduler after another, switching at each milestone
+epoch (the next one restarts at its epoch 0); ChainedScheduler steps several
+at once, each scaling what the others set.
+
+The chainable ones above are written as torch writes them, as a factor on
+the lr a group has (e.g. LinearLR's lr_e = lr_{e-1} (1 + (end - start) /
+(T start + (e - 1)(end - start)))), which gives the closed forms.
+
 ReduceLROnPlateau instead watches a metric given to step(metric): after more
 than `patience` epochs without an improvement beyond `threshold`, each lr
 becomes max(lr * factor, min_lr), then `cooldown` epochs pass unwatched.
@@ -34,18 +55,22 @@ epoch's decay to it first, and so do these.
 """
 import math
 import numbers
+from bisect import bisect_right
 from collections import Counter
 
 from .. import _checks as chk
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingWarmRestarts",
+           "OneCycleLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"]
 
 
 class LRScheduler:
     """Base class: initial_lr bookkeeping, step(), get_last_lr(), state_dict().
 
-    Subclasses implement _next_lrs(), the lrs for epoch self.last_epoch."""
+    Subclasses implement _next_lrs(), the lrs for epoch self.last_epoch, and,
+    where torch has one, _closed_form_lrs(): the same from base_lrs alone, which
+    SequentialLR uses to restart a schedule at epoch 0."""
 
     def __init__(self, optimizer, last_epoch=-1):
         name = type(self).__name__
@@ -59,16 +84,28 @@ class LRScheduler:
                                f"(last_epoch={last_epoch}); make the scheduler with last_epoch=-1")
         self.optimizer = optimizer
         self.base_lrs = [group["initial_lr"] for group in groups]
-        self._is_initial = True     # epoch last_epoch + 1 (0 for a new schedule): its lrs are set now
+        self._initial_step()
+
+    def _initial_step(self):
+        """Epoch last_epoch + 1 (0 for a new schedule), whose lrs are set at once."""
+        self._is_initial = True
         self.step()
         self._is_initial = False
 
     def step(self):
         """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self._next_lrs()):
+        self._set(self._next_lrs())
+
+    def _restart(self):
+        """Back to epoch 0 (SequentialLR, at a milestone): the closed form where there is one."""
+        self.last_epoch = 0
+        self._set(self._closed_form_lrs() if hasattr(self, "_closed_form_lrs") else self._next_lrs())
+
+    def _set(self, lrs):
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def get_last_lr(self):
         """The lrs the last step() set, one per group."""
@@ -147,6 +184,9 @@ class StepLR(LRScheduler):
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
 
+    def _closed_form_lrs(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """lr = lr * gamma at each milestone epoch: initial_lr * gamma^(milestones passed)."""
@@ -163,6 +203,10 @@ class MultiStepLR(LRScheduler):
         k = self.milestones.get(self.last_epoch, 0)
         return [lr * self.gamma ** k for lr in self._lrs()] if k else self._lrs()
 
+    def _closed_form_lrs(self):
+        k = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma ** k for base in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """lr = lr * gamma every epoch: initial_lr * gamma^epoch."""
@@ -175,6 +219,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._lrs()
         return [lr * self.gamma for lr in self._lrs()]
+
+    def _closed_form_lrs(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -195,6 +242,306 @@ class CosineAnnealingLR(LRScheduler):
                     for lr, base in zip(self._lrs(), self.base_lrs)]
         ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
         return [lo + (lr - lo) * ratio for lr in self._lrs()]
+
+    def _closed_form_lrs(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        self.factor = chk.real("ConstantLR", "factor", factor, 0.0, 1.0)
+        self.total_iters = chk.count("ConstantLR", "total_iters", total_iters, 0)
+        super().__init__(optimizer, last_epoch)
+
+    def _next_lrs(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._lrs()
+        return [lr * (1.0 / self.factor) for lr in self._lrs()]
+
+    def _closed_form_lrs(self):
+        f = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
+        return [base * f for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = initial_lr times a factor going linearly from start_factor to end_factor
+    over total_iters epochs (a warm-up with the defaults)."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        self.start_factor = chk.real("LinearLR", "start_factor", start_factor, 0.0, 1.0, lo_open=True)
+        self.end_factor = chk.real("LinearLR", "end_factor", end_factor, 0.0, 1.0)
+        self.total_iters = chk.count("LinearLR", "total_iters", total_iters, 1)
+        super().__init__(optimizer, last_epoch)
+
+    def _next_lrs(self):
+        start, end, T, e = self.start_factor, self.end_factor, self.total_iters, self.last_epoch
+        if e == 0:
+            return [lr * start for lr in self._lrs()]
+        if self._is_initial or e > T:
+            return self._lrs()
+        return [lr * (1.0 + (end - start) / (T * start + (e - 1) * (end - start))) for lr in self._lrs()]
+
+    def _closed_form_lrs(self):
+        start, end, T = self.start_factor, self.end_factor, self.total_iters
+        return [base * (start + (end - start) * min(T, self.last_epoch) / T) for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial_lr * (1 - epoch / total_iters)^power, then 0 from total_iters on."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = chk.count("PolynomialLR", "total_iters", total_iters, 1)
+        self.power = chk.real("PolynomialLR", "power", power, 0.0, None)
+        super().__init__(optimizer, last_epoch)
+
+    def _next_lrs(self):
+        e, T = self.last_epoch, self.total_iters
+        if self._is_initial or e > T:
+            return self._lrs()
+        decay = ((1.0 - e / T) / (1.0 - (e - 1) / T)) ** self.power
+        return [lr * decay for lr in self._lrs()]
+
+    def _closed_form_lrs(self):
+        T = self.total_iters
+        return [base * (1.0 - min(T, self.last_epoch) / T) ** self.power for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter, 2017): lr = eta_min + (initial_lr - eta_min)
+    (1 + cos(pi T_cur / T_i)) / 2, T_cur the epochs since the last restart, the
+    period T_i starting at T_0 and growing T_mult times at each restart.
+    step(epoch) may be given an epoch, fractional to step once a batch
+    (step(epoch + i / batches_per_epoch)), as in torch."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        name = "CosineAnnealingWarmRestarts"
+        self.T_0 = self.T_i = chk.count(name, "T_0", T_0, 1)
+        self.T_mult = chk.count(name, "T_mult", T_mult, 1)
+        self.eta_min = chk.real(name, "eta_min", eta_min)
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def step(self, epoch=None):
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur %= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            epoch = chk.real("CosineAnnealingWarmRestarts", "epoch", epoch, 0.0, None)
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:   # the restart n before epoch: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i, self.T_cur = self.T_0, epoch
+        self.last_epoch = math.floor(epoch)
+        self._set(self._next_lrs())
+
+    def _next_lrs(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+
+def _per_group_values(name, arg, value, groups):
+    """A number for every param group, or a list of one per group."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * len(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"{name}: {arg} has {len(values)} values, expected one per param group "
+                         f"({len(groups)})")
+    return [chk.real(name, f"{arg}[{i}]", v, 0.0, None) for i, v in enumerate(values)]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2017), stepped once a batch: lr from
+    max_lr / div_factor up to max_lr over pct_start of total_steps (or epochs *
+    steps_per_epoch), then down to that / final_div_factor; with three_phase,
+    back to the start symmetrically, then down. Momentum (SGD's, RMSprop's, or
+    beta1 of Adam's betas) cycles inversely between max_momentum and base_momentum."""
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        name = "OneCycleLR"
+        groups = _param_groups(name, optimizer)
+        if total_steps is not None:
+            self.total_steps = chk.count(name, "total_steps", total_steps, 1)
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (chk.count(name, "epochs", epochs, 1)
+                                * chk.count(name, "steps_per_epoch", steps_per_epoch, 1))
+        else:
+            raise ValueError(f"{name}: give total_steps, or both epochs and steps_per_epoch")
+        pct = chk.real(name, "pct_start", pct_start, 0.0, 1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.cycle_momentum = chk.flag(name, "cycle_momentum", cycle_momentum)
+        chk.flag(name, "three_phase", three_phase)
+        div = chk.real(name, "div_factor", div_factor, 0.0, None, lo_open=True)
+        final_div = chk.real(name, "final_div_factor", final_div_factor, 0.0, None, lo_open=True)
+        T = self.total_steps
+        # (last step of the phase, its start and end lr, its start and end momentum), by group key
+        if three_phase:
+            self._phases = [(pct * T - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (2 * pct * T - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+                            (T - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        else:
+            self._phases = [(pct * T - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (T - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        if last_epoch == -1:
+            for group, top in zip(groups, _per_group_values(name, "max_lr", max_lr, groups)):
+                group["initial_lr"] = top / div
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div
+        if self.cycle_momentum:
+            defaults = getattr(optimizer, "defaults", {})
+            if "momentum" not in defaults and "betas" not in defaults:
+                raise ValueError(f"{name}: cycle_momentum needs an optimizer with momentum or betas "
+                                 f"(SGD, RMSprop, Adam, AdamW), got {type(optimizer).__name__}")
+            self.use_beta1 = "betas" in defaults
+            if last_epoch == -1:
+                tops = _per_group_values(name, "max_momentum", max_momentum, groups)
+                bases = _per_group_values(name, "base_momentum", base_momentum, groups)
+                for group, top, base in zip(groups, tops, bases):
+                    self._set_momentum(group, top)
+                    group["max_momentum"], group["base_momentum"] = top, base
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group, m):
+        if self.use_beta1:
+            group["betas"] = (m, *group["betas"][1:])
+        else:
+            group["momentum"] = m
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _next_lrs(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {step} times, past total_steps = {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, (end_step, lr0, lr1, m0, m1) in enumerate(self._phases):
+                if step <= end_step or i == len(self._phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                    break
+                start_step = end_step
+        return lrs
+
+
+def _check_schedulers(name, optimizer, schedulers):
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{name}: schedulers is empty, expected at least one")
+    for i, sched in enumerate(schedulers):
+        if isinstance(sched, ReduceLROnPlateau) or not isinstance(sched, LRScheduler):
+            raise TypeError(f"{name}: schedulers[{i}] is a {type(sched).__name__}, expected an epoch "
+                            f"schedule (ReduceLROnPlateau needs its metric at each step)")
+        if sched.optimizer is not optimizer:
+            raise ValueError(f"{name}: schedulers[{i}] drives another optimizer than the others")
+    return schedulers
+
+
+class SequentialLR(LRScheduler):
+    """schedulers[k] runs from milestones[k - 1] (its epoch 0) to milestones[k], e.g. a
+    LinearLR warm-up for 5 epochs then CosineAnnealingLR: milestones=[5]."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        name = "SequentialLR"
+        groups = _param_groups(name, optimizer)
+        self._schedulers = _check_schedulers(name, optimizer, schedulers)
+        self._milestones = [chk.count(name, f"milestones[{i}]", m, 0) for i, m in enumerate(milestones)]
+        if len(self._milestones) != len(self._schedulers) - 1:
+            raise ValueError(f"{name}: {len(self._schedulers)} schedulers need {len(self._schedulers) - 1} "
+                             f"milestones, got {len(self._milestones)}")
+        self.optimizer = optimizer
+        self.last_epoch = chk.count(name, "last_epoch", last_epoch, -1) + 1
+        # Making each scheduler took its first step: undo them all, then take the first one's.
+        for group in groups:
+            group["lr"] = group["initial_lr"]
+        _undo_initial_steps(self)
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self):
+        self.last_epoch += 1
+        k = bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[k]
+        if k > 0 and self._milestones[k - 1] == self.last_epoch:
+            sched._restart()
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+    def state_dict(self):
+        return _with_children(self)
+
+    def load_state_dict(self, state_dict):
+        _load_with_children(self, state_dict)
+
+
+def _undo_initial_steps(sched):
+    for child in getattr(sched, "_schedulers", ()):
+        if hasattr(child, "_schedulers"):
+            _undo_initial_steps(child)
+        else:
+            child.last_epoch -= 1
+
+
+def _with_children(sched):
+    state = {k: v for k, v in vars(sched).items() if k not in ("optimizer", "_schedulers")}
+    state["_schedulers"] = [child.state_dict() for child in sched._schedulers]
+    return state
+
+
+def _load_with_children(sched, state_dict):
+    state = dict(state_dict)
+    children = state.pop("_schedulers")
+    vars(sched).update(state)
+    for child, child_state in zip(sched._schedulers, children):
+        child.load_state_dict(child_state)
+
+
+class ChainedScheduler(LRScheduler):
+    """Steps every scheduler in turn each epoch, so that their factors multiply
+    (e.g. ConstantLR for a warm-up and ExponentialLR together)."""
+
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        optimizer = schedulers[0].optimizer if optimizer is None and schedulers else optimizer
+        self._schedulers = _check_schedulers("ChainedScheduler", optimizer, schedulers)
+        self.optimizer = optimizer
+        self._last_lr = self._lrs()
+
+    def step(self):
+        for sched in self._schedulers:
+            sched.step()
+        self._last_lr = self._lrs()
+
+    def state_dict(self):
+        return _with_children(self)
+
+    def load_state_dict(self, state_dict):
+        _load_with_children(self, state_dict)
 
 
 class ReduceLROnPlateau(LRScheduler):
