@@ -493,6 +493,19 @@ def _grad_or_zeros(fn, name, g, shape, dtype, dev):
     return _zeros(shape, dtype, dev) if g is None else _contig(g, dev)
 
 
+def _sequence_backward_args(fn, cache, dout, **final_grads):
+    """A sequence backward's checks -> (dtype, dev, (T, N, I, H), dout, states): states
+    are fresh copies of the final-state gradients given (zeros for None), which the
+    kernels overwrite with the initial states' gradients: never the caller's arrays."""
+    x = cache.x
+    dtype, dev = chk.float_arrays(fn, x=x)
+    T, N, I = chk.shape_of(x)
+    H = chk.shape_of(cache.hs)[2]
+    chk.grad_like(fn, "dout", dout, (T, N, H), dtype, dev)
+    states = [_copy(_grad_or_zeros(fn, name, g, (N, H), dtype, dev), dev) for name, g in final_grads.items()]
+    return dtype, dev, (T, N, I, H), _contig(dout, dev), states
+
+
 def _init_state(a, dev, out):
     """out <- an initial state, or zeros for None."""
     if dev:
@@ -621,16 +634,10 @@ def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="t
 
 def rnn_backward(dout, dh_n, cache):
     """dout (T, N, H); dh_n (N, H) or None -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    x = cache.x
-    dtype, dev = chk.float_arrays("rnn_backward", x=x)
-    T, N, I = chk.shape_of(x)
-    H = chk.shape_of(cache.hs)[2]
-    chk.grad_like("rnn_backward", "dout", dout, (T, N, H), dtype, dev)
-    # the kernel overwrites dh with the gradient of h0: never the caller's array
-    dh = _copy(_grad_or_zeros("rnn_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
+    dtype, dev, (T, N, I, H), dout, (dh,) = _sequence_backward_args("rnn_backward", cache, dout, dh_n=dh_n)
     dx = _alloc.empty((T, N, I), dtype, dev)
     dw_ih, dw_hh, db = _alloc.empty((H, I), dtype, dev), _alloc.empty((H, H), dtype, dev), _alloc.empty((H,), dtype, dev)
-    _kernels(dev).rnn_backward(_contig(dout, dev), dh, x, cache.weight_ih, cache.weight_hh, cache.hs,
+    _kernels(dev).rnn_backward(dout, dh, cache.x, cache.weight_ih, cache.weight_hh, cache.hs,
                                cache.relu, dx, dw_ih, dw_hh, db, _alloc.empty((T, N, H), dtype, dev))
     return (dx, dh, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
             _copy_if(db, cache.has_bias_hh, dev))
@@ -656,18 +663,12 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 def lstm_backward(dout, dh_n, dc_n, cache):
     """dout (T, N, H); dh_n, dc_n (N, H) or None
     -> (dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    x = cache.x
-    dtype, dev = chk.float_arrays("lstm_backward", x=x)
-    T, N, I = chk.shape_of(x)
-    H = chk.shape_of(cache.hs)[2]
-    chk.grad_like("lstm_backward", "dout", dout, (T, N, H), dtype, dev)
-    # the kernel overwrites dh, dc with the gradients of h0, c0: never the caller's arrays
-    dh = _copy(_grad_or_zeros("lstm_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
-    dc = _copy(_grad_or_zeros("lstm_backward", "dc_n", dc_n, (N, H), dtype, dev), dev)
+    dtype, dev, (T, N, I, H), dout, (dh, dc) = _sequence_backward_args("lstm_backward", cache, dout,
+                                                                       dh_n=dh_n, dc_n=dc_n)
     dx = _alloc.empty((T, N, I), dtype, dev)
     dw_ih, dw_hh = _alloc.empty((4 * H, I), dtype, dev), _alloc.empty((4 * H, H), dtype, dev)
     db = _alloc.empty((4 * H,), dtype, dev)
-    _kernels(dev).lstm_backward(_contig(dout, dev), dh, dc, x, cache.weight_ih, cache.weight_hh,
+    _kernels(dev).lstm_backward(dout, dh, dc, cache.x, cache.weight_ih, cache.weight_hh,
                                 cache.hs, cache.cs, cache.gates, cache.tanh_c, dx, dw_ih, dw_hh, db,
                                 _alloc.empty((T, N, 4 * H), dtype, dev), _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
@@ -691,16 +692,11 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 def gru_backward(dout, dh_n, cache):
     """dout (T, N, H); dh_n (N, H) or None -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    x = cache.x
-    dtype, dev = chk.float_arrays("gru_backward", x=x)
-    T, N, I = chk.shape_of(x)
-    H = chk.shape_of(cache.hs)[2]
-    chk.grad_like("gru_backward", "dout", dout, (T, N, H), dtype, dev)
-    dh = _copy(_grad_or_zeros("gru_backward", "dh_n", dh_n, (N, H), dtype, dev), dev)
+    dtype, dev, (T, N, I, H), dout, (dh,) = _sequence_backward_args("gru_backward", cache, dout, dh_n=dh_n)
     dx = _alloc.empty((T, N, I), dtype, dev)
     dw_ih, dw_hh = _alloc.empty((3 * H, I), dtype, dev), _alloc.empty((3 * H, H), dtype, dev)
     db_ih, db_hh = _alloc.empty((3 * H,), dtype, dev), _alloc.empty((3 * H,), dtype, dev)
-    _kernels(dev).gru_backward(_contig(dout, dev), dh, x, cache.weight_ih, cache.weight_hh, cache.hs,
+    _kernels(dev).gru_backward(dout, dh, cache.x, cache.weight_ih, cache.weight_hh, cache.hs,
                                cache.gates, cache.gh_n, dx, dw_ih, dw_hh, db_ih, db_hh,
                                _alloc.empty((T, N, 3 * H), dtype, dev), _alloc.empty((T, N, 3 * H), dtype, dev),
                                _alloc.empty((N, H), dtype, dev), _alloc.empty((N, H), dtype, dev))

@@ -50,6 +50,16 @@ def _sgdr(base, epoch, period, mult, eta_min):
     return eta_min + (base - eta_min) * (1 + math.cos(math.pi * (epoch - start) / period)) / 2
 
 
+def _train_step(torch, ours, theirs, t_params, scheds):
+    """A step of both optimizers (gradients of ones), then of both schedulers."""
+    ours.step([np.ones(3), np.ones(2)])
+    for p in t_params:
+        p.grad = torch.ones_like(p)
+    theirs.step()
+    for s in scheds:
+        s.step()
+
+
 @pytest.mark.parametrize("name", SCHEDULES)
 def test_schedule_follows_its_closed_form(name):
     (make, kw), closed_form = SCHEDULES[name]
@@ -101,12 +111,7 @@ def test_schedule_matches_torch_step_for_step(name):
     for epoch in range(EPOCHS):
         if epoch == 8:
             ours.param_groups[1]["lr"] = theirs.param_groups[1]["lr"] = 0.07
-        ours.step([np.ones(3), np.ones(2)])
-        for p in t_params:
-            p.grad = torch.ones_like(p)
-        theirs.step()
-        for s in scheds:
-            s.step()
+        _train_step(torch, ours, theirs, t_params, scheds)
         assert_close(np.array(scheds[0].get_last_lr()), np.array(scheds[1].get_last_lr()), rtol=1e-12,
                      name=f"{name} epoch {epoch + 1}")
     resumed = [make(ours, last_epoch=4, **kw), getattr(torch.optim.lr_scheduler, name)(theirs, last_epoch=4, **kw)]
@@ -154,12 +159,7 @@ def test_one_cycle_matches_torch(opt_name, kw):
         assert scheds[0].get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12), step
         for ours_group, their_group in zip(ours.param_groups, theirs.param_groups):
             assert ours_group[momentum] == pytest.approx(their_group[momentum], rel=1e-12), step
-        ours.step([np.ones(3), np.ones(2)])
-        for p in t_params:
-            p.grad = torch.ones_like(p)
-        theirs.step()
-        for s in scheds:
-            s.step()
+        _train_step(torch, ours, theirs, t_params, scheds)
     with pytest.raises(ValueError, match=f"stepped {steps + 1} times, past total_steps = {steps}"):
         scheds[0].step()
 

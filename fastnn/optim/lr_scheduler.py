@@ -460,7 +460,23 @@ def _check_schedulers(name, optimizer, schedulers):
     return schedulers
 
 
-class SequentialLR(LRScheduler):
+class _Composed(LRScheduler):
+    """A scheduler of schedulers: its state dict holds theirs."""
+
+    def state_dict(self):
+        state = {k: v for k, v in vars(self).items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [child.state_dict() for child in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        children = state.pop("_schedulers")
+        vars(self).update(state)
+        for child, child_state in zip(self._schedulers, children):
+            child.load_state_dict(child_state)
+
+
+class SequentialLR(_Composed):
     """schedulers[k] runs from milestones[k - 1] (its epoch 0) to milestones[k], e.g. a
     LinearLR warm-up for 5 epochs then CosineAnnealingLR: milestones=[5]."""
 
@@ -492,12 +508,6 @@ class SequentialLR(LRScheduler):
             sched.step()
         self._last_lr = sched.get_last_lr()
 
-    def state_dict(self):
-        return _with_children(self)
-
-    def load_state_dict(self, state_dict):
-        _load_with_children(self, state_dict)
-
 
 def _undo_initial_steps(sched):
     for child in getattr(sched, "_schedulers", ()):
@@ -507,21 +517,7 @@ def _undo_initial_steps(sched):
             child.last_epoch -= 1
 
 
-def _with_children(sched):
-    state = {k: v for k, v in vars(sched).items() if k not in ("optimizer", "_schedulers")}
-    state["_schedulers"] = [child.state_dict() for child in sched._schedulers]
-    return state
-
-
-def _load_with_children(sched, state_dict):
-    state = dict(state_dict)
-    children = state.pop("_schedulers")
-    vars(sched).update(state)
-    for child, child_state in zip(sched._schedulers, children):
-        child.load_state_dict(child_state)
-
-
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_Composed):
     """Steps every scheduler in turn each epoch, so that their factors multiply
     (e.g. ConstantLR for a warm-up and ExponentialLR together)."""
 
@@ -536,12 +532,6 @@ class ChainedScheduler(LRScheduler):
         for sched in self._schedulers:
             sched.step()
         self._last_lr = self._lrs()
-
-    def state_dict(self):
-        return _with_children(self)
-
-    def load_state_dict(self, state_dict):
-        _load_with_children(self, state_dict)
 
 
 class ReduceLROnPlateau(LRScheduler):

@@ -93,10 +93,11 @@ def _rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity):
 
 
 def _rnn_step_backward(dh_new, cache):
-    """-> (dx, dh, da) with da the (N, H) gradient of the pre-activation."""
+    """-> (dx, dh, da, da) with da the (N, H) gradient of the pre-activation, which
+    is that of both projections (the GRU's step backward returns the two apart)."""
     y = cache.h_new
     da = dh_new * (1 - y * y) if cache.nonlinearity == "tanh" else np.where(y > 0, dh_new, dh_new.dtype.type(0))
-    return da @ cache.weight_ih, da @ cache.weight_hh, da
+    return da @ cache.weight_ih, da @ cache.weight_hh, da, da
 
 
 def _lstm_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -149,6 +150,17 @@ def _zero_if_none(g, shape, dtype):
     return np.zeros(shape, dtype) if g is None else g
 
 
+def _cell_backward(fn, step_backward, dh_new, cache):
+    """The backward of a cell with one state (RNN, GRU), from its step backward's
+    (dx, dh, dgi, dgh), dgi and dgh the gradients of the two projections."""
+    dt, shape = cache.x.dtype, cache.h.shape
+    _checks.grad_like(fn, "dh_new", dh_new, shape, dt, False)
+    dx, dh, dgi, dgh = step_backward(_zero_if_none(dh_new, shape, dt), cache)
+    return (dx, dh, dgi.T @ cache.x, dgh.T @ cache.h,
+            dgi.sum(axis=0) if cache.has_bias_ih else None,
+            dgh.sum(axis=0) if cache.has_bias_hh else None)
+
+
 # ---------------------------------------------------------------- cells
 
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
@@ -162,12 +174,7 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
 
 def rnn_cell_backward(dh_new, cache):
     """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    dt, shape = cache.x.dtype, cache.h.shape
-    _checks.grad_like("rnn_cell_backward", "dh_new", dh_new, shape, dt, False)
-    dx, dh, da = _rnn_step_backward(_zero_if_none(dh_new, shape, dt), cache)
-    db = da.sum(axis=0)
-    return (dx, dh, da.T @ cache.x, da.T @ cache.h,
-            db if cache.has_bias_ih else None, db.copy() if cache.has_bias_hh else None)
+    return _cell_backward("rnn_cell_backward", _rnn_step_backward, dh_new, cache)
 
 
 def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -200,12 +207,7 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 def gru_cell_backward(dh_new, cache):
     """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    dt, shape = cache.x.dtype, cache.h.shape
-    _checks.grad_like("gru_cell_backward", "dh_new", dh_new, shape, dt, False)
-    dx, dh, dgi, dgh = _gru_step_backward(_zero_if_none(dh_new, shape, dt), cache)
-    return (dx, dh, dgi.T @ cache.x, dgh.T @ cache.h,
-            dgi.sum(axis=0) if cache.has_bias_ih else None,
-            dgh.sum(axis=0) if cache.has_bias_hh else None)
+    return _cell_backward("gru_cell_backward", _gru_step_backward, dh_new, cache)
 
 
 # ------------------------------------------------------------ sequences
@@ -216,39 +218,54 @@ class SequenceCache(NamedTuple):
     has_bias_hh: bool
 
 
+def _sequence(step, x, h0, H, has_bias_ih, has_bias_hh):
+    """Run a one-state cell step(x_t, h) -> (h', cache) over x (T, N, I) from h0 (None:
+    zeros) -> (out (T, N, H), h_n, cache)."""
+    T, N, _ = x.shape
+    h = _zero_if_none(h0, (N, H), x.dtype)
+    out, steps = np.empty((T, N, H), x.dtype), []
+    for t in range(T):
+        h, step_cache = step(x[t], h)
+        out[t] = h
+        steps.append(step_cache)
+    return out, h, SequenceCache(steps, has_bias_ih, has_bias_hh)
+
+
+def _sequence_backward(fn, step_backward, dout, dh_n, cache):
+    """Backpropagation through time of a one-state sequence, the step backward's
+    (dx, dh, dgi, dgh) summed over the steps into the weight and bias gradients."""
+    first = cache.steps[0]
+    T, (N, H), dt = len(cache.steps), first.h.shape, first.x.dtype
+    _checks.grad_like(fn, "dout", dout, (T, N, H), dt, False)
+    _checks.grad_like(fn, "dh_n", dh_n, (N, H), dt, False)
+    dh = _zero_if_none(dh_n, (N, H), dt)
+    dx = np.empty((T,) + first.x.shape, dt)
+    dw_ih, dw_hh = np.zeros_like(first.weight_ih), np.zeros_like(first.weight_hh)
+    db_ih, db_hh = np.zeros(dw_ih.shape[0], dt), np.zeros(dw_ih.shape[0], dt)
+    for t in reversed(range(T)):
+        step = cache.steps[t]
+        dx[t], dh, dgi, dgh = step_backward(dh + dout[t], step)
+        dw_ih += dgi.T @ step.x
+        dw_hh += dgh.T @ step.h
+        db_ih += dgi.sum(axis=0)
+        db_hh += dgh.sum(axis=0)
+    return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
+            db_hh if cache.has_bias_hh else None)
+
+
 def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
     """x (T, N, I), h0 (N, H) or None -> (out (T, N, H), h_n, cache)."""
     _, _, (T, N, I, H) = _checks.rnn_seq_args("rnn", 1, x, h0, None, weight_ih, weight_hh, bias_ih,
                                               bias_hh, allow_device=False)
     nonlinearity = _checks.nonlinearity("rnn", nonlinearity)
-    h = _zero_if_none(h0, (N, H), x.dtype)
-    out, steps = np.empty((T, N, H), x.dtype), []
-    for t in range(T):
-        h, step = _rnn_step(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)
-        out[t] = h
-        steps.append(step)
-    return out, h, SequenceCache(steps, bias_ih is not None, bias_hh is not None)
+    return _sequence(lambda x_t, h: _rnn_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity),
+                     x, h0, H, bias_ih is not None, bias_hh is not None)
 
 
 def rnn_backward(dout, dh_n, cache):
     """dout (T, N, H); dh_n (N, H) or None
     -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    first = cache.steps[0]
-    T, (N, H), dt = len(cache.steps), first.h.shape, first.x.dtype
-    _checks.grad_like("rnn_backward", "dout", dout, (T, N, H), dt, False)
-    _checks.grad_like("rnn_backward", "dh_n", dh_n, (N, H), dt, False)
-    dh = _zero_if_none(dh_n, (N, H), dt)
-    dx = np.empty((T,) + first.x.shape, dt)
-    dw_ih, dw_hh = np.zeros_like(first.weight_ih), np.zeros_like(first.weight_hh)
-    db = np.zeros(H, dt)
-    for t in reversed(range(T)):
-        step = cache.steps[t]
-        dx[t], dh, da = _rnn_step_backward(dh + dout[t], step)
-        dw_ih += da.T @ step.x
-        dw_hh += da.T @ step.h
-        db += da.sum(axis=0)
-    return (dx, dh, dw_ih, dw_hh, db if cache.has_bias_ih else None,
-            db.copy() if cache.has_bias_hh else None)
+    return _sequence_backward("rnn_backward", _rnn_step_backward, dout, dh_n, cache)
 
 
 def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
@@ -290,32 +307,11 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     """x (T, N, I), h0 (N, H) or None -> (out (T, N, H), h_n, cache)."""
     _, _, (T, N, I, H) = _checks.rnn_seq_args("gru", 3, x, h0, None, weight_ih, weight_hh, bias_ih,
                                               bias_hh, allow_device=False)
-    h = _zero_if_none(h0, (N, H), x.dtype)
-    out, steps = np.empty((T, N, H), x.dtype), []
-    for t in range(T):
-        h, step = _gru_step(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh)
-        out[t] = h
-        steps.append(step)
-    return out, h, SequenceCache(steps, bias_ih is not None, bias_hh is not None)
+    return _sequence(lambda x_t, h: _gru_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh),
+                     x, h0, H, bias_ih is not None, bias_hh is not None)
 
 
 def gru_backward(dout, dh_n, cache):
     """dout (T, N, H); dh_n (N, H) or None
     -> (dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    first = cache.steps[0]
-    T, (N, H), dt = len(cache.steps), first.h.shape, first.x.dtype
-    _checks.grad_like("gru_backward", "dout", dout, (T, N, H), dt, False)
-    _checks.grad_like("gru_backward", "dh_n", dh_n, (N, H), dt, False)
-    dh = _zero_if_none(dh_n, (N, H), dt)
-    dx = np.empty((T,) + first.x.shape, dt)
-    dw_ih, dw_hh = np.zeros_like(first.weight_ih), np.zeros_like(first.weight_hh)
-    db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
-    for t in reversed(range(T)):
-        step = cache.steps[t]
-        dx[t], dh, dgi, dgh = _gru_step_backward(dh + dout[t], step)
-        dw_ih += dgi.T @ step.x
-        dw_hh += dgh.T @ step.h
-        db_ih += dgi.sum(axis=0)
-        db_hh += dgh.sum(axis=0)
-    return (dx, dh, dw_ih, dw_hh, db_ih if cache.has_bias_ih else None,
-            db_hh if cache.has_bias_hh else None)
+    return _sequence_backward("gru_backward", _gru_step_backward, dout, dh_n, cache)
