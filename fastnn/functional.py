@@ -493,6 +493,14 @@ def _grad_or_zeros(fn, name, g, shape, dtype, dev):
     return _zeros(shape, dtype, dev) if g is None else _contig(g, dev)
 
 
+def _cell_backward_args(fn, cache, **grads):
+    """A cell backward's checks -> (dtype, dev, (N, I, H), grads), the incoming
+    gradients given, contiguous (zeros for None)."""
+    dtype, dev = chk.float_arrays(fn, x=cache.x)
+    (N, I), H = chk.shape_of(cache.x), chk.shape_of(cache.h)[1]
+    return dtype, dev, (N, I, H), [_grad_or_zeros(fn, name, g, (N, H), dtype, dev) for name, g in grads.items()]
+
+
 def _sequence_backward_args(fn, cache, dout, **final_grads):
     """A sequence backward's checks -> (dtype, dev, (T, N, I, H), dout, states): states
     are fresh copies of the final-state gradients given (zeros for None), which the
@@ -532,14 +540,11 @@ def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearit
 
 def rnn_cell_backward(dh_new, cache):
     """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    x, h = cache.x, cache.h
-    dtype, dev = chk.float_arrays("rnn_cell_backward", x=x)
-    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
-    dh_new = _grad_or_zeros("rnn_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
+    dtype, dev, (N, I, H), (dh_new,) = _cell_backward_args("rnn_cell_backward", cache, dh_new=dh_new)
     dx, dh = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev)
     dw_ih, dw_hh = _alloc.empty((H, I), dtype, dev), _alloc.empty((H, H), dtype, dev)
     db = _alloc.empty((H,), dtype, dev)
-    _kernels(dev).rnn_cell_backward(dh_new, x, h, cache.weight_ih, cache.weight_hh, cache.h_new,
+    _kernels(dev).rnn_cell_backward(dh_new, cache.x, cache.h, cache.weight_ih, cache.weight_hh, cache.h_new,
                                     cache.relu, dx, dh, dw_ih, dw_hh, db, _alloc.empty((N, H), dtype, dev))
     return (dx, dh, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
             _copy_if(db, cache.has_bias_hh, dev))
@@ -564,15 +569,12 @@ def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 def lstm_cell_backward(dh_new, dc_new, cache):
     """dh_new, dc_new (N, H) or None (zero)
     -> (dx, dh, dc, dweight_ih, dweight_hh, dbias_ih, dbias_hh); a bias that was None gets None."""
-    x, h = cache.x, cache.h
-    dtype, dev = chk.float_arrays("lstm_cell_backward", x=x)
-    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
-    dh_new = _grad_or_zeros("lstm_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
-    dc_new = _grad_or_zeros("lstm_cell_backward", "dc_new", dc_new, (N, H), dtype, dev)
+    dtype, dev, (N, I, H), (dh_new, dc_new) = _cell_backward_args("lstm_cell_backward", cache,
+                                                                   dh_new=dh_new, dc_new=dc_new)
     dx, dh, dc = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev), _alloc.empty((N, H), dtype, dev)
     dw_ih, dw_hh = _alloc.empty((4 * H, I), dtype, dev), _alloc.empty((4 * H, H), dtype, dev)
     db = _alloc.empty((4 * H,), dtype, dev)
-    _kernels(dev).lstm_cell_backward(dh_new, dc_new, x, h, cache.c, cache.weight_ih,
+    _kernels(dev).lstm_cell_backward(dh_new, dc_new, cache.x, cache.h, cache.c, cache.weight_ih,
                                      cache.weight_hh, cache.gates, cache.tanh_c, dx, dh, dc, dw_ih,
                                      dw_hh, db, _alloc.empty((N, 4 * H), dtype, dev))
     return (dx, dh, dc, dw_ih, dw_hh, _copy_if(db, cache.has_bias_ih, dev),
@@ -602,14 +604,11 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 def gru_cell_backward(dh_new, cache):
     """dh_new (N, H) or None -> (dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh)."""
-    x, h = cache.x, cache.h
-    dtype, dev = chk.float_arrays("gru_cell_backward", x=x)
-    (N, I), H = chk.shape_of(x), chk.shape_of(h)[1]
-    dh_new = _grad_or_zeros("gru_cell_backward", "dh_new", dh_new, (N, H), dtype, dev)
+    dtype, dev, (N, I, H), (dh_new,) = _cell_backward_args("gru_cell_backward", cache, dh_new=dh_new)
     dx, dh = _alloc.empty((N, I), dtype, dev), _alloc.empty((N, H), dtype, dev)
     dw_ih, dw_hh = _alloc.empty((3 * H, I), dtype, dev), _alloc.empty((3 * H, H), dtype, dev)
     db_ih, db_hh = _alloc.empty((3 * H,), dtype, dev), _alloc.empty((3 * H,), dtype, dev)
-    _kernels(dev).gru_cell_backward(dh_new, x, h, cache.weight_ih, cache.weight_hh, cache.gates,
+    _kernels(dev).gru_cell_backward(dh_new, cache.x, cache.h, cache.weight_ih, cache.weight_hh, cache.gates,
                                     cache.gh_n, dx, dh, dw_ih, dw_hh, db_ih, db_hh,
                                     _alloc.empty((N, 3 * H), dtype, dev), _alloc.empty((N, 3 * H), dtype, dev),
                                     _alloc.empty((N, H), dtype, dev))
