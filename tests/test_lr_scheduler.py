@@ -60,6 +60,21 @@ def _train_step(torch, ours, theirs, t_params, scheds):
         s.step()
 
 
+def _resumed_after(epochs, make):
+    """A scheduler make(optimizer) stepped `epochs` times, then a fresh one resumed from
+    its state dict and its optimizer's, in torch's order: make both, then load both (the
+    lrs live in the optimizer's groups, and making a scheduler sets its epoch 0's)."""
+    opt = _optimizer()
+    first = make(opt)
+    for _ in range(epochs):
+        first.step()
+    opt2 = _optimizer()
+    resumed = make(opt2)
+    opt2.load_state_dict(opt.state_dict())
+    resumed.load_state_dict(first.state_dict())
+    return resumed
+
+
 @pytest.mark.parametrize("name", SCHEDULES)
 def test_schedule_follows_its_closed_form(name):
     (make, kw), closed_form = SCHEDULES[name]
@@ -82,16 +97,7 @@ def test_schedule_resumes_from_its_state_dict(name):
     for _ in range(EPOCHS):
         straight.step()
         lrs.append(straight.get_last_lr())
-    opt = _optimizer()
-    first = make(opt, **kw)
-    for _ in range(10):
-        first.step()
-    # torch's order: make both, then load both (the lrs live in the optimizer's groups,
-    # and making a scheduler sets them for its epoch 0)
-    opt2 = _optimizer()
-    resumed = make(opt2, **kw)
-    opt2.load_state_dict(opt.state_dict())
-    resumed.load_state_dict(first.state_dict())
+    resumed = _resumed_after(10, lambda opt: make(opt, **kw))
     assert resumed.get_last_lr() == lrs[10]
     for epoch in range(11, EPOCHS + 1):
         resumed.step()
@@ -190,14 +196,7 @@ def test_composed_schedules_match_torch(make):
         for s in scheds:
             s.step()
     # resumed from its state dict (and the optimizer's) after 10 epochs, the same lrs follow
-    opt = _optimizer()
-    first = make(S, opt)
-    for _ in range(10):
-        first.step()
-    opt2 = _optimizer()
-    resumed = make(S, opt2)
-    opt2.load_state_dict(opt.state_dict())
-    resumed.load_state_dict(first.state_dict())
+    resumed = _resumed_after(10, lambda opt: make(S, opt))
     for epoch in range(10, EPOCHS):
         assert resumed.get_last_lr() == pytest.approx(lrs[epoch], rel=1e-12), epoch
         resumed.step()
