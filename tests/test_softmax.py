@@ -54,6 +54,23 @@ def test_cross_entropy_matches_reference(rng, dtype, n, c, label_dtype):
     assert_close(d.sum(axis=1), np.zeros(n, dtype))   # softmax minus one-hot sums to 0
 
 
+def test_softmax_is_independent_of_where_arrays_lie(rng):
+    """The row sums do not depend on the arrays' addresses. A loop that both
+    reads x and writes y, summing as it goes, ran vectorised or scalar by a
+    run-time check of how near y lies after x, and the two orders of the sum
+    differed in the last bit: here y lies 0 to 1024 bytes after x in one buffer."""
+    from fastnn.kernels.cpu import softmax_forward
+    x = rand((6, 9, 1), np.float32, rng, -4, 4)
+    results = []
+    for gap in (0, 1, 4, 16, 64, 256):
+        buf = np.empty(2 * x.size + gap, np.float32)
+        xa, y = buf[:x.size].reshape(x.shape), buf[x.size + gap:].reshape(x.shape)
+        xa[...] = x
+        softmax_forward(xa, False, y)
+        results.append(y.copy())
+    assert all(np.array_equal(r, results[0]) for r in results)
+
+
 def test_softmax_noncontiguous_input(rng):
     x = rand((6, 9), np.float32, rng)
     np.testing.assert_array_equal(F.softmax(noncontiguous(x)), F.softmax(x))

@@ -112,11 +112,15 @@ EXP_SUM_BLOCK = 1024
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _exp_and_sum_block(row, m, out):
-    s = row.dtype.type(0)
+    """Two loops, not one fused: a loop that reads row and writes out runs either
+    vectorised or scalar, chosen at run time by whether the two arrays lie
+    within a vector's reach of each other in memory, and the two sum in
+    different orders. Summed apart, out's sum is the same wherever it lies."""
     for j in range(row.size):
-        e = exp_nonpositive(row[j] - m)
-        out[j] = e
-        s += e
+        out[j] = exp_nonpositive(row[j] - m)
+    s = row.dtype.type(0)
+    for j in range(out.size):
+        s += out[j]
     return s
 
 
