@@ -182,9 +182,11 @@ def _softmax_backward(torch):
 
 def _cross_entropy(torch):
     x, t = _data((ROWS, CLASSES), scale=3.0), _labels(ROWS, CLASSES)
-    loss, dx = cuda.device_array(ROWS, np.float32), cuda.device_array(x.shape, np.float32)
+    loss, dx = cuda.device_array((ROWS, 1), np.float64), cuda.device_array(x.shape + (1,), np.float32)
+    x3, t2 = x.reshape(x.shape + (1,)), t.reshape((ROWS, 1))
     impls = {"fastnn": lambda: F.cross_entropy(x, t),
-             "fastnn-kernel": lambda: K.cross_entropy_forward_backward(x, t, loss, dx)}
+             "fastnn-kernel": lambda: K.cross_entropy_forward_backward(x3, t2, None, CLASSES, -100, 0.0, 1 / ROWS,
+                                                                       loss, dx)}
     if torch:
         tx, tt = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(t, device="cuda").long()
         impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(tx, tt), tx)

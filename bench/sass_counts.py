@@ -15,8 +15,9 @@ Run: python bench/sass_counts.py [float32|float64]
      python bench/sass_counts.py --compile-all
 The second compiles every variant of those kernels (window shapes, tile
 shapes, dtypes, 32- and 64-bit indexing), and the activation, recurrent-gate,
-dropout and binary cross-entropy kernels, for sm_90: a typing error there shows on a GPU only,
-never on the simulator, which runs kernels as Python. It also fails if the
+dropout, softmax and both cross-entropy kernels, for sm_90: a typing error,
+or IR that NVVM rejects, shows on a GPU only, never on the simulator, which
+runs kernels as Python. It also fails if the
 float32 activation or gate kernels do any float64 arithmetic, which Numba
 slips in for a bare `1 - y` (and which the simulator cannot show either).
 """
@@ -35,7 +36,7 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import activations, batchnorm, bce, conv, dropout, gemm, pool, reduce, rnn
+from fastnn.kernels.cuda import activations, batchnorm, bce, conv, dropout, gemm, pool, reduce, rnn, softmax
 
 CC = (9, 0)
 
@@ -135,8 +136,8 @@ _F64_MATH = re.compile(r"^\s*(add|sub|mul|fma|div|rcp|sqrt|ex2|lg2|setp|min|max|
 
 def compile_all():
     """Compile every variant of the tiled pooling, batch norm, conv
-    per-element, GEMM and bias-sum kernels, and the activation, gate and
-    dropout kernels, for CC; returns how many."""
+    per-element, GEMM and bias-sum kernels, and the activation, gate,
+    dropout, softmax and cross-entropy kernels, for CC; returns how many."""
     i, flag, f64 = types.int64, types.boolean, types.float64
     windows = ((3, 3, 2, 2), (3, 3, 1, 1), (2, 2, 3, 3), (1, 4, 1, 2), (3, 2, 2, 1), (5, 5, 5, 5))
     n = 0
@@ -200,6 +201,23 @@ def compile_all():
         build(dropout._forward, (a1, types.uint64, f64, f64, a1, types.boolean[::1]))
         build(dropout._backward, (a1, types.boolean[::1], f64, a1))
         build(bce._forward_backward, (a1, a1, f64[::1], a1))      # float64 sums, on purpose
+        # softmax and cross-entropy (float64 sums, on purpose): rows in registers, in
+        # several warps, streamed in chunks; classes on a strided axis (lanes)
+        i64_1, i64_2 = types.int64[::1], types.int64[:, ::1]
+        for layout in ((1, 1, True), (32, 1, True), (16, 8, False)):
+            rows = softmax._rows(dtype, *layout)
+            build(rows[softmax.SOFTMAX], (a2, v, a2))
+            build(rows[softmax.LOG_SOFTMAX], (a2, v, a2))
+            build(rows[softmax.BACKWARD], (a2, a2, a2))
+            for which in (softmax.CROSS_ENTROPY, softmax.CROSS_ENTROPY_SMOOTHED):
+                for loss in (f64[::1], a1):         # reduced, or 'none' in the logits' dtype
+                    build(rows[which], (a2, i64_1, a1, flag, f64, i, f64, f64, v, loss, a2))
+            build(rows[softmax.CROSS_ENTROPY_PROBS], (a2, a2, a1, flag, f64, f64, v, f64[::1], a2))
+        forward, backward, cross_entropy, cross_entropy_probs = softmax._lanes(dtype)
+        build(forward, (a3, flag, v, a3))
+        build(backward, (a3, a3, a3))
+        build(cross_entropy, (a3, i64_2, a1, flag, f64, i, f64, f64, v, f64[:, ::1], a3))
+        build(cross_entropy_probs, (a3, a3, a1, flag, f64, f64, v, f64[:, ::1], a3))
     return n
 
 

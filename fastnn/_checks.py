@@ -97,22 +97,43 @@ def check_shape(fn: str, name: str, a, expected: tuple, what: str = ""):
         raise ValueError(f"{fn}: {name} has shape {s}, expected {exp}{' ' + what if what else ''}")
 
 
-def integer_labels(fn: str, name: str, target, n: int, num_classes: int):
+def integer_labels(fn: str, name: str, target, shape: tuple, num_classes: int, ignore_index: int):
+    """Class labels of the given shape, each in [0, num_classes) or equal to
+    ignore_index. Returns the labels that are not ignored, as a host array
+    (`target` itself when it is one and none is ignored)."""
     if not isinstance(target, np.ndarray) and not is_device_array(target):
         raise TypeError(f"{fn}: {name} must be an integer array, got {_kind(target)}")
     dt = _dtype_of(target)
     if dt.kind not in "iu":
-        raise TypeError(f"{fn}: {name} has dtype {dt}, expected an integer dtype (class labels)")
-    check_shape(fn, name, target, (n,), "(one label per row of logits)")
+        raise TypeError(f"{fn}: {name} has dtype {dt}, expected an integer dtype (class labels), "
+                        f"or {name} of the shape of logits holding class probabilities")
+    check_shape(fn, name, target, shape, "(one label per row of logits)")
     host = target
-    if is_device_array(target):      # N labels: a small copy, and an out-of-range one would read out of bounds
+    if is_device_array(target):      # a small copy, and an out-of-range label would read out of bounds
         from .kernels.cuda import to_host
         host = to_host(target)
-    if host.size:
-        lo, hi = int(host.min()), int(host.max())
-        if lo < 0 or hi >= num_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{fn}: {name} holds label {bad}, expected labels in [0, {num_classes})")
+    if host.size == 0:
+        return host.ravel()
+    lo, hi = int(host.min()), int(host.max())
+    if not lo <= ignore_index <= hi:
+        kept = host.ravel()
+    else:
+        kept = host[host != ignore_index]
+        if kept.size == 0:
+            return kept
+        lo, hi = int(kept.min()), int(kept.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(f"{fn}: {name} holds label {lo if lo < 0 else hi}, expected labels in "
+                         f"[0, {num_classes}) or ignore_index ({ignore_index})")
+    return kept
+
+
+def choice(fn: str, name: str, v, options: tuple) -> str:
+    """One of a few strings (a mode, as torch's reduction='mean')."""
+    if not (isinstance(v, str) and v in options):
+        alternatives = ", ".join(map(repr, options[:-1])) + f" or {options[-1]!r}"
+        raise ValueError(f"{fn}: {name} must be {alternatives}, got {v!r}")
+    return v
 
 
 # --------------------------------------------------------------------------
@@ -292,16 +313,53 @@ def softmax_backward_args(fn, dy, y, axis, allow_device=True):
     return dtype, dev, ax
 
 
-def cross_entropy_args(fn, logits, target, allow_device=True):
-    dtype, dev = float_arrays(fn, allow_device, logits=logits)
-    check_ndim(fn, "logits", logits, 2, "(N, C)")
-    N, C = shape_of(logits)
+class CrossEntropyArgs(NamedTuple):
+    dtype: np.dtype
+    dev: bool
+    lanes: tuple          # (outer, C, inner): logits as the kernels see them, classes on axis 1
+    loss_shape: tuple     # reduction='none''s loss: the shape of logits without the class axis
+    probs: bool           # target holds class probabilities (the shape of logits), not labels
+    kept: object          # labels: the host labels not ignored (probabilities: None)
+    reduction: str
+    smoothing: float
+
+
+def cross_entropy_args(fn, logits, target, weight, ignore_index, reduction, label_smoothing,
+                       allow_device=True):
+    """torch's F.cross_entropy inputs. logits (C,), (N, C) or (N, C, d1, ..., dk),
+    classes on axis 1 (0 unbatched); target either labels (logits' shape without
+    the class axis, any integer dtype, each in [0, C) or ignore_index) or class
+    probabilities (logits' shape and dtype); weight None or (C,)."""
+    probs = (isinstance(target, np.ndarray) or is_device_array(target)) and _dtype_of(target).kind == "f"
+    probs = probs and shape_of(target) == shape_of(logits)
+    dtype, dev = float_arrays(fn, allow_device, logits=logits, weight=weight, **({"target": target} if probs else {}))
+    shape = shape_of(logits)
+    if len(shape) == 0:
+        raise ValueError(f"{fn}: logits must be at least 1-D, (C,), (N, C) or (N, C, d1, ...), got a 0-D array")
+    axis = 1 if len(shape) > 1 else 0
+    C = shape[axis]
     if C == 0:
-        raise ValueError(f"{fn}: logits has shape {(N, C)}, expected C >= 1 classes")
-    if is_device_array(target) != dev:
-        raise TypeError(f"{fn}: target and logits must both be host arrays or both CUDA arrays")
-    integer_labels(fn, "target", target, N, C)
-    return dtype, dev
+        raise ValueError(f"{fn}: logits has shape {shape}, expected C >= 1 classes on axis {axis}")
+    if weight is not None:
+        check_shape(fn, "weight", weight, (C,), "(one weight per class)")
+    if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
+        raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
+    if not -2 ** 63 <= ignore_index < 2 ** 63:
+        raise ValueError(f"{fn}: ignore_index must fit in int64, got {ignore_index}")
+    choice(fn, "reduction", reduction, ("mean", "sum", "none"))
+    smoothing = real(fn, "label_smoothing", label_smoothing, 0.0, 1.0)
+    loss_shape = shape[:axis] + shape[axis + 1:]
+    kept = None
+    if probs:
+        if ignore_index >= 0:
+            raise ValueError(f"{fn}: ignore_index={ignore_index} with class probabilities as target; "
+                             "it applies to labels only (leave it negative)")
+    else:
+        if is_device_array(target) != dev:
+            raise TypeError(f"{fn}: target and logits must both be host arrays or both CUDA arrays")
+        kept = integer_labels(fn, "target", target, loss_shape, C, int(ignore_index))
+    lanes = (shape[0] if axis else 1, C, math.prod(shape[2:]))
+    return CrossEntropyArgs(dtype, dev, lanes, loss_shape, probs, kept, reduction, smoothing)
 
 
 def bce_args(fn, logits, target, allow_device=True):
@@ -432,10 +490,8 @@ def rnn_seq_args(fn, gates, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, a
 
 
 def nonlinearity(fn, v):
-    """An Elman RNN's nonlinearity: 'tanh' or 'relu', as torch.nn.RNN."""
-    if not (isinstance(v, str) and v in ("tanh", "relu")):
-        raise ValueError(f"{fn}: nonlinearity must be 'tanh' or 'relu', got {v!r}")
-    return v
+    """An Elman RNN's nonlinearity, as torch.nn.RNN."""
+    return choice(fn, "nonlinearity", v, ("tanh", "relu"))
 
 
 def grad_like(fn, name, g, expected_shape, dtype, dev):

@@ -74,21 +74,29 @@ def _max_pool(k, s, p):
     return build
 
 
-def _cross_entropy(quick):
-    rng = _rng()
-    logits = rng.standard_normal((1024 if quick else 4096, 1000)).astype(np.float32)
-    target = rng.integers(0, 1000, size=logits.shape[0])
-    impls = {"fastnn": lambda: F.cross_entropy(logits, target),
-             "reference": lambda: R.cross_entropy(logits, target)}
-    torch = _torch()
-    if torch:
-        tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+def _cross_entropy(**options):
+    """Softmax cross-entropy over 4096 (1024 quick) rows of 1000 classes, with
+    torch's options (`weight=True`: random class weights)."""
+    def build(quick):
+        rng = _rng()
+        logits = rng.standard_normal((1024 if quick else 4096, 1000)).astype(np.float32)
+        target = rng.integers(0, 1000, size=logits.shape[0])
+        kw = dict(options)
+        if kw.get("weight"):
+            kw["weight"] = rng.uniform(0.5, 2, 1000).astype(np.float32)
+        impls = {"fastnn": lambda: F.cross_entropy(logits, target, **kw),
+                 "reference": lambda: R.cross_entropy(logits, target, **kw)}
+        torch = _torch()
+        if torch:
+            tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+            tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
 
-        def torch_ce():
-            loss = torch.nn.functional.cross_entropy(tl, tt)
-            return loss.item(), torch.autograd.grad(loss, tl)
-        impls["torch"] = torch_ce
-    return impls
+            def torch_ce():
+                loss = torch.nn.functional.cross_entropy(tl, tt, **tkw)
+                return loss.item(), torch.autograd.grad(loss, tl)
+            impls["torch"] = torch_ce
+        return impls
+    return build
 
 
 def _bce_with_logits(quick):
@@ -403,7 +411,10 @@ WORKLOADS = [
     Workload("max_pool2d_3x3", "pool", "max_pool2d 3x3/2 pad 1 fwd+bwd, x 32x64x64x64, f32",
              _max_pool(3, 2, 1)),
     Workload("avg_pool2d", "pool", "avg_pool2d 3x3/1 pad 1 fwd+bwd, x 32x64x32x32, f32", _avg_pool),
-    Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy),
+    Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy()),
+    Workload("cross_entropy_smoothed", "softmax",
+             "cross_entropy fwd+bwd, class weights, label_smoothing 0.1, 4096x1000, f32",
+             _cross_entropy(weight=True, label_smoothing=0.1)),
     Workload("bce_with_logits", "softmax", "binary_cross_entropy_with_logits fwd+bwd, 4096x1000, f32",
              _bce_with_logits),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),

@@ -204,20 +204,53 @@ def softmax_backward(dy, y, axis=-1):
 
 
 @_sized_by_first_array
-def cross_entropy(logits, target):
-    """logits (N, C), target (N,) integer labels in [0, C)
-    -> (loss: float, the mean over N; dlogits (N, C) = d(loss)/d(logits)), in one fused pass."""
-    dtype, dev = chk.cross_entropy_args("cross_entropy", logits, target)
-    N, C = chk.shape_of(logits)
-    dlogits = _alloc.empty((N, C), dtype, dev)
-    if N == 0:      # the mean over no rows, NaN as in torch
-        return float("nan"), dlogits
-    row_loss = _alloc.empty((N,), np.float64, dev)
-    if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
-        target = target.astype(target.dtype.newbyteorder("="))
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy and its gradient in one fused pass, as torch's
+    F.cross_entropy with the same arguments.
+
+    logits (N, C), or (N, C, d1, ..., dk) with classes on axis 1, or (C,);
+    target: integer labels of logits' shape without C, each in [0, C) or
+    ignore_index (whose rows count for nothing), or class probabilities of
+    logits' shape and dtype; weight: None or (C,) class weights.
+    -> (loss, dlogits): loss a float ('mean': divided by the summed weight of the
+    labels kept, or by the number of rows for probabilities; 'sum'), or for
+    reduction='none' an array of logits' shape without C, in logits' dtype;
+    dlogits = d(loss)/d(logits) (of the summed losses, for 'none')."""
+    a = chk.cross_entropy_args("cross_entropy", logits, target, weight, ignore_index, reduction, label_smoothing)
+    dev, (O, C, I) = a.dev, a.lanes
     k = _kernels(dev)
-    k.cross_entropy_forward_backward(_contig(logits, dev), _contig(target, dev), row_loss, dlogits)
-    return k.mean_of(row_loss) if dev else float(row_loss.sum() / N), dlogits
+    weight_host = None if weight is None else k.to_host(weight) if dev else weight
+    if a.probs:
+        divisor = O * I
+    else:
+        divisor = a.kept.size if weight is None else weight_host[a.kept].sum(dtype=np.float64)
+    grad_scale = _divide(1.0, divisor) if a.reduction == "mean" else 1.0
+    loss = _alloc.empty((O, I), a.dtype if a.reduction == "none" else np.float64, dev)
+    dlogits = _alloc.empty(chk.shape_of(logits), a.dtype, dev)
+    if O * I:
+        x, w = _contig(logits, dev, a.lanes), _contig(weight, dev)
+        if a.probs:
+            k.cross_entropy_probs_forward_backward(x, _contig(target, dev, a.lanes), w, a.smoothing, grad_scale,
+                                                   loss, _view(dlogits, a.lanes, dev))
+        else:
+            if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
+                target = target.astype(target.dtype.newbyteorder("="))
+            weight_sum = C if weight is None else float(weight_host.sum(dtype=np.float64))
+            k.cross_entropy_forward_backward(x, _contig(target, dev, (O, I)), w, weight_sum, ignore_index,
+                                             a.smoothing, grad_scale, loss, _view(dlogits, a.lanes, dev))
+    if a.reduction == "none":
+        return _view(loss, a.loss_shape, dev), dlogits
+    total = float((k.to_host(loss) if dev else loss).sum())
+    return _divide(total, divisor) if a.reduction == "mean" else total, dlogits
+
+
+def _divide(a, b):
+    """a / b for Python floats in IEEE arithmetic: over zero, inf or NaN (an average
+    of nothing is NaN, as torch's), not an exception."""
+    if b:
+        return a / b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / b)
 
 
 @_sized_by_first_array

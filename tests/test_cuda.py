@@ -37,10 +37,11 @@ def host(a):
 CALLS = 1 if numba.config.ENABLE_CUDASIM else 2
 
 
-def check(name, *args):
+def check(name, *args, **kwargs):
     """F.<name> on device copies of the array arguments == R.<name> on the host."""
-    results = [getattr(F, name)(*[dev(a) for a in args]) for _ in range(CALLS)]
-    want = getattr(R, name)(*args)
+    results = [getattr(F, name)(*[dev(a) for a in args], **{k: dev(v) for k, v in kwargs.items()})
+               for _ in range(CALLS)]
+    want = getattr(R, name)(*args, **kwargs)
     want = want if isinstance(want, tuple) else (want,)
     for got in results:
         got = host(got)
@@ -126,7 +127,7 @@ LAYOUTS = {"registers": None, "warps": 8, "chunks": 1, "warps+chunks": 2}
 def test_softmax_and_cross_entropy(rng, dtype, shape, layout, monkeypatch):
     from fastnn.kernels.cuda import softmax
     if LAYOUTS[layout]:
-        monkeypatch.setattr(softmax, "LANE_ELEMENTS", ((1, 1),) * 4)
+        monkeypatch.setattr(softmax, "LANE_ELEMENTS", ((1, 1),) * len(softmax.LANE_ELEMENTS))
         monkeypatch.setattr(softmax, "MAX_ROW_WARPS", LAYOUTS[layout])
     x = rand(shape, dtype, rng, -4, 4)
     x[-1, :3] = -np.inf, 1e4, -1e4      # extremes: exp underflows to 0, the max dominates
@@ -137,11 +138,34 @@ def test_softmax_and_cross_entropy(rng, dtype, shape, layout, monkeypatch):
             (y,) = check("softmax", a, axis)
             check("log_softmax", a, axis)
             check("softmax_backward", rand(x.shape, dtype, rng), y, axis)
-    check("cross_entropy", x, rng.integers(0, shape[1], shape[0]))
+    labels = rng.integers(0, shape[1], shape[0])
+    check("cross_entropy", x, labels)
+    labels[::2] = 1                     # ignored: also a class here
+    probs = rng.dirichlet(np.ones(shape[1]), shape[0]).astype(dtype)
+    weight = rand((shape[1],), dtype, rng, 0.5, 2)
+    check("cross_entropy", x, labels, weight=weight, ignore_index=1, label_smoothing=0.2, reduction="none")
+    check("cross_entropy", x, probs, weight=weight, label_smoothing=0.1, reduction="sum")
     bad = np.zeros(shape[0], np.int64)
     bad[1] = shape[1]
     with pytest.raises(ValueError, match=f"label {shape[1]}"):
         F.cross_entropy(dev(x), dev(bad))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_classes_on_a_strided_axis(rng, dtype):
+    """(N, C, d) logits: the lanes kernels, against labels (with smoothing,
+    weights and ignored ones) and probabilities; one unbatched row (C,)."""
+    x = rand((2, 5, 33), dtype, rng, -4, 4)       # lanes past one warp of positions
+    x[1, :, 3] = np.nan
+    labels = rng.integers(0, 5, (2, 33))
+    labels[0, ::4] = -100
+    probs = np.ascontiguousarray(np.moveaxis(rng.dirichlet(np.ones(5), (2, 33)), -1, 1)).astype(dtype)
+    weight = rand((5,), dtype, rng, 0.5, 2)
+    check("cross_entropy", x, labels, weight=weight, reduction="none")
+    check("cross_entropy", x, labels, label_smoothing=0.3)
+    check("cross_entropy", x, probs, weight=weight, label_smoothing=0.2, reduction="none")
+    check("cross_entropy", x[0, :, 0].copy(), probs[0, :, 0].copy())
+    check("cross_entropy", x[0, :, 0].copy(), np.array(labels[0, 1]), reduction="none")
 
 
 def test_softmax_row_layout():
@@ -168,7 +192,9 @@ def test_softmax_rows_stay_in_registers(rng):
         F.softmax_backward(x, F.softmax(x))
         F.log_softmax(x)
         F.cross_entropy(x, dev(np.arange(5)))
-        for which in range(4):
+        F.cross_entropy(x, dev(np.arange(5)), label_smoothing=0.1)
+        F.cross_entropy(x, F.softmax(x))
+        for which in range(len(softmax.LANE_ELEMENTS)):
             kernel, _ = softmax._row_kernel(which, np.dtype(np.float32), L)
             assert set(kernel.get_local_mem_per_thread().values()) == {0}
 

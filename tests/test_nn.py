@@ -183,6 +183,27 @@ def test_logistic_regression_gradients(rng):
     _check_param_grads(m, lambda: np.array(loss_fn(m(x), y)), np.array(1.0))
 
 
+def test_cross_entropy_loss_module(rng):
+    """CrossEntropyLoss keeps its options and its weight (a buffer: in the state
+    dict, loadable), and backward's dloss scales what F.cross_entropy returns."""
+    w = rand((4,), np.float64, rng, 0.5, 2)
+    loss_fn = nn.CrossEntropyLoss(w, ignore_index=0, reduction="none", label_smoothing=0.1)
+    assert repr(loss_fn) == "CrossEntropyLoss(ignore_index=0, reduction='none', label_smoothing=0.1)"
+    assert list(loss_fn.state_dict()) == ["weight"] and list(nn.CrossEntropyLoss().state_dict()) == []
+    x, t = rand((3, 4, 2), np.float64, rng), rng.integers(0, 4, (3, 2))
+    loss = loss_fn(x, t)
+    want, d = F.cross_entropy(x, t, w, 0, "none", 0.1)
+    assert_close(loss, want)
+    dloss = rand(loss.shape, np.float64, rng)
+    assert_close(loss_fn.backward(dloss), d * dloss[:, None, :])
+    loss_fn.load_state_dict({"weight": np.ones(4)})
+    assert_close(loss_fn(x, t), F.cross_entropy(x, t, None, 0, "none", 0.1)[0])
+    for bad, err in ((dict(reduction="avg"), ValueError), (dict(ignore_index=None), TypeError),
+                     (dict(label_smoothing=-0.1), ValueError), (dict(weight=np.ones((2, 2))), ValueError)):
+        with pytest.raises(err, match="CrossEntropyLoss: "):
+            nn.CrossEntropyLoss(**bad)
+
+
 def test_char_lstm_gradients(rng):
     fastnn.manual_seed(4)
     m = models.CharLSTM(6, embedding_dim=3, hidden_size=4, **F64)

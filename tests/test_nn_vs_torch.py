@@ -107,3 +107,24 @@ def test_regression_losses_match_torch(rng, loss_name, targets):
     assert loss == pytest.approx(tloss.item(), rel=1e-5)
     ours.backward(loss_fn.backward())
     _compare_grads(ours, theirs)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_loss_options_match_torch(rng, reduction):
+    """CrossEntropyLoss(weight, ignore_index, reduction, label_smoothing) on
+    (N, C, L) logits, as a sequence model's output; backward's dloss scales each
+    row ('none') or the loss; weight is a buffer in the state dict, as torch's."""
+    x = rand((4, 5, 3), np.float32, rng, -3, 3)
+    t = rng.integers(0, 5, (4, 3))
+    t[1, 2] = -1
+    w = rand((5,), np.float32, rng, 0.5, 2)
+    options = dict(ignore_index=-1, reduction=reduction, label_smoothing=0.15)
+    ours, theirs = nn.CrossEntropyLoss(w, **options), torch.nn.CrossEntropyLoss(torch.tensor(w), **options)
+    tx = torch.tensor(x, requires_grad=True)
+    tl = theirs(tx, torch.tensor(t))
+    assert_close(np.asarray(ours(x, t), np.float32), tl.detach().numpy(), rtol=1e-5)
+    dloss = rand(tl.shape, np.float32, rng, 0.5, 2)
+    tl.backward(torch.tensor(dloss))
+    assert_close(ours.backward(dloss if reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+

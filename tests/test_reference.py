@@ -108,6 +108,30 @@ def test_cross_entropy_gradient_matches_finite_differences(rng, n, c):
     assert_close(dlogits, num, rtol=FD_RTOL)
 
 
+@pytest.mark.parametrize("shape", [(5, 4), (2, 4, 3), (4,)])
+@pytest.mark.parametrize("options", [dict(weight=True, ignore_index=1, label_smoothing=0.2, reduction="sum"),
+                                     dict(weight=True, ignore_index=-100), dict(label_smoothing=0.3),
+                                     dict(weight=True, label_smoothing=0.1, probs=True),
+                                     dict(reduction="none", probs=True)], ids=str)
+def test_cross_entropy_options_gradient_matches_finite_differences(rng, shape, options):
+    """Class weights, ignored labels, label smoothing, probability targets,
+    K-dimensional and unbatched logits, each reduction ('none': of the sum)."""
+    options = dict(options)
+    C = shape[1] if len(shape) > 1 else shape[0]
+    rows = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    logits = rand(shape, rng=rng, low=-4, high=4)
+    if options.pop("probs", False):
+        target = np.moveaxis(rng.dirichlet(np.ones(C), size=rows), -1, 1 if len(shape) > 1 else 0).copy()
+    else:
+        target = rng.integers(0, C, size=rows)
+    if options.pop("weight", False):
+        options["weight"] = rand((C,), rng=rng, low=0.2, high=2)
+    _, dlogits = ref.cross_entropy(logits, target, **options)
+    num = numerical_grad(lambda v: np.array(ref.cross_entropy(v, target, **options)[0]).sum(), logits,
+                         np.array(1.0))
+    assert_close(dlogits, num, rtol=FD_RTOL)
+
+
 @pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 1, 3)])
 def test_bce_with_logits_gradient_matches_finite_differences(rng, shape):
     logits, target = rand(shape, rng=rng, low=-5, high=5), rand(shape, rng=rng, low=0, high=1)

@@ -74,6 +74,37 @@ def test_cross_entropy(rng, N):
     assert_close(d, torch.autograd.grad(tl, tx)[0].numpy(), rtol=TOL)
 
 
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 2, 4), (5,), (0, 5)])
+@pytest.mark.parametrize("probs", [False, True], ids=["labels", "probabilities"])
+@pytest.mark.parametrize("options", [dict(weight=True), dict(label_smoothing=0.25, reduction="sum"),
+                                     dict(weight=True, label_smoothing=0.1, reduction="none"),
+                                     dict(weight=True, ignore_index=3, label_smoothing=0.2)], ids=str)
+def test_cross_entropy_options(rng, shape, probs, options):
+    """torch.nn.functional.cross_entropy's arguments, on K-dimensional, unbatched
+    and empty logits, against labels (a few ignored) and probabilities."""
+    options = dict(options)
+    if probs and "ignore_index" in options:
+        pytest.skip("ignore_index applies to labels only")
+    axis = 1 if len(shape) > 1 else 0
+    rows = shape[:axis] + shape[axis + 1:]
+    x = rand(shape, rng=rng, low=-3, high=3)
+    if probs:
+        t = np.moveaxis(rng.dirichlet(np.ones(shape[axis]), size=rows), -1, axis).copy()
+        tt = T(t)
+    else:
+        t = rng.integers(0, shape[axis], size=rows)
+        t.flat[::4] = options.get("ignore_index", -100)
+        tt = torch.tensor(t, dtype=torch.long)
+    if options.get("weight"):
+        options["weight"] = rand((shape[axis],), rng=rng, low=0.2, high=2)
+    tx = T(x, True)
+    tl = TF.cross_entropy(tx, tt, **{k: T(v) if isinstance(v, np.ndarray) else v for k, v in options.items()})
+    loss, d = ref.cross_entropy(x, t, **options)
+    assert_close(loss, tl.detach().numpy(), rtol=1e-12)
+    if x.size:
+        assert_close(d, torch.autograd.grad(tl.sum(), tx)[0].numpy(), rtol=TOL)
+
+
 @pytest.mark.parametrize("shape", [(6,), (4, 3), (2, 3, 5), (0, 3)])
 def test_bce_with_logits(rng, shape):
     x, y = rand(shape, rng=rng, low=-6, high=6), rand(shape, rng=rng, low=0, high=1)

@@ -99,8 +99,9 @@ def test_a_dtype_mix_is_rejected_naming_the_argument(rng, impl, name):
 
 
 # Arguments valid at several ranks, as in torch (linear's x (*, in), batch norm's
-# x (N, C, *)): for them a 0-D array is the wrong rank.
-_MANY_RANKS = {"linear": ("x",), "linear_backward": ("x",), "batch_norm": ("x",)}
+# x (N, C, *), cross-entropy's logits (C,) or (N, C, *)): for them a 0-D array is
+# the wrong rank.
+_MANY_RANKS = {"linear": ("x",), "linear_backward": ("x",), "batch_norm": ("x",), "cross_entropy": ("logits",)}
 
 
 @pytest.mark.parametrize("impl", IMPLS)

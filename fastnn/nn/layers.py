@@ -316,15 +316,45 @@ class Sequential(Module):
 
 
 class CrossEntropyLoss(Module):
-    """Mean softmax cross-entropy: forward(logits (N, C), target (N,)) -> float;
-    backward() -> dlogits (the loss's gradient, computed in the same fused pass)."""
+    """Softmax cross-entropy, torch's constructor arguments: forward(logits, target)
+    -> the loss (a float; an array for reduction='none'); backward(dloss=None) ->
+    dlogits, from the same fused pass (see F.cross_entropy for the shapes).
+
+    backward's dloss scales the gradient: a number, or for reduction='none' an
+    array of the loss's shape; None means 1 (for 'none': the gradient of the
+    summed losses). `weight`, when given, is a buffer, in the state dict as torch's."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        fn = "CrossEntropyLoss"
+        if weight is not None:
+            _checks.float_arrays(fn, True, weight=weight)
+            _checks.check_ndim(fn, "weight", weight, 1, "(C,)")
+            self.register_buffer("weight", weight)
+        else:
+            self.weight = None
+        if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+            raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
+        self.ignore_index = ignore_index
+        self.reduction = _checks.choice(fn, "reduction", reduction, ("mean", "sum", "none"))
+        self.label_smoothing = _checks.real(fn, "label_smoothing", label_smoothing, 0.0, 1.0)
 
     def forward(self, logits, target):
-        loss, self._dlogits = F.cross_entropy(logits, target)
+        loss, self._dlogits = F.cross_entropy(logits, target, self.weight, self.ignore_index, self.reduction,
+                                              self.label_smoothing)
+        self._class_axis = 1 if len(_checks.shape_of(logits)) > 1 else 0
         return loss
 
-    def backward(self, dy=None):
-        return self._dlogits if dy is None else self._dlogits * dy
+    def backward(self, dloss=None):
+        if dloss is None:
+            return self._dlogits
+        if self.reduction == "none":      # one factor per row: spread along the class axis
+            dloss = np.expand_dims(dloss, self._class_axis)
+        return self._dlogits * dloss
+
+    def extra_repr(self):
+        return (f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing}")
 
 
 class BCEWithLogitsLoss(Module):

@@ -8,10 +8,20 @@ Subtracting the maximum keeps every exponent <= 0, so logits like 1e4 or
 
     dx = y * (dy - sum_j dy_j * y_j)
 
-Cross-entropy over N rows of C logits with integer targets t:
+Cross-entropy, as torch.nn.functional.cross_entropy: each row n of C logits
+(classes on axis 1 of (N, C, d1, ...), each (n, d1, ...) a row) is scored
+against a target distribution q_n with class weights w (default 1) and label
+smoothing eps:
 
-    loss = -(1/N) sum_n log_softmax(x_n)_{t_n}
-    dloss/dx_n = (softmax(x_n) - onehot(t_n)) / N
+    labels t_n:          q_nc = w_c ((1 - eps) [c = t_n] + eps / C),  0 if t_n = ignore_index
+    probabilities y_n:   q_nc = w_c ((1 - eps) y_nc + eps / C)
+    loss_n     = -sum_c q_nc log_softmax(x_n)_c
+    dloss_n/dx_n = softmax(x_n) sum_c q_nc - q_n
+
+reduction 'sum' adds the loss_n, 'none' keeps them, and 'mean' divides the sum
+by torch's divisor: the summed weight w_{t_n} of the labels not ignored (their
+count when unweighted), or the number of rows for probabilities. eps = 0, no
+weights, every label kept: loss = -(1/N) sum_n log_softmax(x_n)_{t_n}.
 """
 import numpy as np
 
@@ -47,15 +57,51 @@ def softmax_backward(dy, y, axis=-1):
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
-def cross_entropy(logits, target):
-    """logits (N, C), target (N,) ints in [0, C) -> (loss: float, dlogits (N, C))."""
-    _checks.cross_entropy_args("cross_entropy", logits, target, allow_device=False)
-    N = logits.shape[0]
-    logp = log_softmax(logits, axis=1)
-    rows = np.arange(N)
-    with np.errstate(invalid="ignore"):     # N = 0: the mean of no rows is 0/0 = NaN, as in torch
-        loss = -logp[rows, target].astype(np.float64).sum() / N
-    dlogits = np.exp(logp)
-    dlogits[rows, target] -= 1
-    dlogits /= logits.dtype.type(N)
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """logits (C,), (N, C) or (N, C, d1, ..., dk); target labels (logits' shape
+    without C) or class probabilities (logits' shape) -> (loss, dlogits).
+
+    loss: a float, or for reduction='none' an array of logits' shape without C;
+    dlogits: the gradient of the loss (of its sum, for 'none'). Math as torch's,
+    in the module docstring."""
+    a = _checks.cross_entropy_args("cross_entropy", logits, target, weight, ignore_index, reduction,
+                                   label_smoothing, allow_device=False)
+    O, C, I = a.lanes
+    x = _rows(logits, a.lanes)
+    w = np.ones(C) if weight is None else weight.astype(np.float64)
+    eps = a.smoothing
+    logp = log_softmax(x, axis=1)
+    if a.probs:
+        q = w * ((1 - eps) * _rows(target, a.lanes) + eps / C)
+        losses = -(q * logp).sum(axis=1)
+        total = O * I
+    else:
+        # as torch composes it, so that a logit of -inf outside the target costs nothing
+        labels = target.reshape(-1).astype(np.int64)
+        kept = labels != ignore_index
+        t = np.where(kept, labels, 0)
+        w_t = w[t] * kept
+        with np.errstate(invalid="ignore"):
+            losses = -(1 - eps) * w_t * logp[np.arange(O * I), t]
+            if eps:
+                losses = losses - eps / C * (w * logp).sum(axis=1)
+        losses[~kept] = 0                       # even where logits hold NaN, as torch
+        q = (1 - eps) * w_t[:, None] * (np.arange(C) == t[:, None]) + eps / C * w * kept[:, None]
+        total = w_t.sum()
+    dx = np.exp(logp) * q.sum(axis=1, keepdims=True) - q     # log_softmax's backward of -q
+    loss = losses.sum()
+    if a.reduction == "mean":
+        scaled = slice(None) if a.probs else kept   # an ignored row's gradient stays 0 (0 / 0 is not)
+        with np.errstate(divide="ignore", invalid="ignore"):     # nothing to average: NaN, as torch
+            loss = loss / total
+            dx[scaled] = dx[scaled] / total
+    dlogits = np.moveaxis(dx.reshape(O, I, C), 2, 1).reshape(logits.shape).astype(logits.dtype)
+    if a.reduction == "none":
+        return losses.reshape(a.loss_shape).astype(logits.dtype), dlogits
     return float(loss), dlogits
+
+
+def _rows(a, lanes):
+    """(outer, C, inner) -> one row of C per (outer, inner) lane, in float64."""
+    O, C, I = lanes
+    return np.moveaxis(a.reshape(lanes), 1, 2).reshape(O * I, C).astype(np.float64)

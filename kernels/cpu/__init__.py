@@ -13,7 +13,8 @@ from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm
                         running_inv_std, update_running_stats)
 from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
-from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward
+from .softmax import (cross_entropy_forward_backward, cross_entropy_probs_forward_backward, softmax_backward,
+                      softmax_forward)
 from .bce import bce_with_logits_forward_backward
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
                   lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,

@@ -7,7 +7,7 @@ Tested on a real GPU when one is present and on Numba's simulator
 (NUMBA_ENABLE_CUDASIM=1) otherwise.
 """
 from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,
-                      flat, mean_of, to_host, view)
+                      flat, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .bce import bce_with_logits_forward_backward
@@ -23,5 +23,6 @@ from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backw
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
                   lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,
                   rnn_cell_forward, rnn_forward)
-from .softmax import cross_entropy_forward_backward, softmax_backward, softmax_forward
+from .softmax import (cross_entropy_forward_backward, cross_entropy_probs_forward_backward, softmax_backward,
+                      softmax_forward)
 from .optim import adam_step, rmsprop_step, sgd_step

@@ -7,7 +7,6 @@ results are Numba device arrays.
 import math
 
 import numba
-import numpy as np
 from numba import cuda
 
 from ._launch import kernel
@@ -185,11 +184,6 @@ def device_copy(a):
 
 def to_host(a):
     return as_device(a).copy_to_host()
-
-
-def mean_of(a):
-    """The mean of a 1-D device array, as a Python float (a small host copy)."""
-    return float(np.mean(to_host(a)))
 
 
 @kernel

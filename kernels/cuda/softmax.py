@@ -36,7 +36,7 @@ import numba
 import numpy as np
 from numba import cuda, float64
 
-from ._device import view
+from ._device import flat, view
 from ._launch import kernel
 
 
@@ -51,8 +51,8 @@ SLICES = 8                 # other axes: threads sharing one lane's L elements
 # - log_softmax at 16 or 32 a lane took 72-141 registers a thread (44-80 %), at 8, 40;
 # - the backward at 16 of each of y and dy took 84 registers (50 %, as torch's
 #   backward), at 4, 32 (full occupancy, 103 %).
-SOFTMAX, LOG_SOFTMAX, BACKWARD, CROSS_ENTROPY = range(4)
-LANE_ELEMENTS = ((32, 16), (8, 16), (4, 4), (32, 16))
+SOFTMAX, LOG_SOFTMAX, BACKWARD, CROSS_ENTROPY, CROSS_ENTROPY_SMOOTHED, CROSS_ENTROPY_PROBS = range(6)
+LANE_ELEMENTS = ((32, 16), (8, 16), (4, 4), (32, 16), (32, 16), (32, 16))
 _compiled = {}             # (dtype, layout) -> kernels, compiled on first use
 
 
@@ -60,6 +60,12 @@ _compiled = {}             # (dtype, layout) -> kernels, compiled on first use
 def _nanmax(a, b):
     """max(a, b) where NaN wins."""
     return b if b > a or b != b else a
+
+
+@cuda.jit(device=True)
+def _class_weight(weight, has_weight, c):
+    """weight[c], or 1 without class weights (a dummy array then stands in)."""
+    return weight[c] if has_weight else weight.dtype.type(1)
 
 
 @cuda.jit(device=True)
@@ -192,6 +198,10 @@ def _rows(dtype, per_lane, warps, one_chunk):
 
     row_max = row_reduction(_warp_max, _group_max, nbt)         # NaN wins
     row_sum = row_reduction(_warp_sum, _group_sum, float64)
+    # The same reduction again, for kernels that also reach row_sum through stats:
+    # NVVM rejects a module in which one device function's shared arrays are
+    # defined twice, as they are when it is linked in by two callers.
+    row_total = row_reduction(_warp_sum, _group_sum, float64)
 
     def make_shift(log):
         """v <- x - m for log_softmax, exp(x - m) for softmax (and cross-entropy), in
@@ -299,25 +309,83 @@ def _rows(dtype, per_lane, warps, one_chunk):
                 if real and j < L:
                     dx[row, j] = p[k] * (g[k] - dot)
 
+    @cuda.jit(device=True)
+    def first_of_row():
+        return cuda.threadIdx.x == 0 and cuda.threadIdx.y % warps == 0
+
+    def make_cross_entropy(smoothed):
+        """Against labels. Label smoothing (its pass over the row and its term in
+        every element) is compiled in only where asked: the kernel without it
+        keeps the registers of the plain cross-entropy."""
+        @kernel
+        def cross_entropy(logits, target, weight, has_weight, weight_sum, ignore_index, smoothing, grad_scale,
+                          lowest, loss, dlogits):
+            n, real = row_of(logits.shape[0])
+            v = cuda.local.array(per_lane, nbt)
+            m, s = stats_exp(v, logits, n, lowest)
+            C = logits.shape[1]
+            t = target[n]
+            kept = t != ignore_index
+            # An ignored row: q = 0, so its gradient is 0 exp(x - m), NaN where x is, as torch's.
+            # Per-row factors in the row's precision: a float64 division costs 16 registers a thread.
+            t = t if kept else 0
+            hit = nbt(1.0 - smoothing) * _class_weight(weight, has_weight, t) if kept else nbt(0)
+            spread = nbt(smoothing) / nbt(C) if kept else nbt(0)
+            dist = 0.0                              # sum_c w_c (m - x_c), for the smoothing's share
+            if smoothed:
+                for c in range(n_chunks(C)):
+                    for k in range(per_lane):
+                        j = column(c, k)
+                        if real and j < C:
+                            dist += _class_weight(weight, has_weight, j) * (m - logits[n, j])
+                dist = row_total(dist)
+            g = nbt(grad_scale)
+            scale, off, on_target = g * (hit + spread * nbt(weight_sum)) / nbt(s), g * spread, g * hit
+            for c in range(n_chunks(C)):
+                refill_exp(v, logits, n, c, lowest, m)
+                for k in range(per_lane):
+                    j = column(c, k)
+                    if real and j < C:
+                        d = v[k] * scale
+                        if smoothed:
+                            d -= off * _class_weight(weight, has_weight, j)
+                        dlogits[n, j] = d - on_target if j == t else d
+            if real and first_of_row():     # last: its float64 log would take registers the row needs
+                log_s = math.log(s)
+                row_loss = float64(hit) * ((m - logits[n, t]) + log_s)
+                if smoothed:
+                    row_loss += float64(spread) * (weight_sum * log_s + dist)
+                loss[n] = row_loss if kept else 0
+        return cross_entropy
+
     @kernel
-    def cross_entropy(logits, target, lowest, row_loss, dlogits):
+    def cross_entropy_probs(logits, target, weight, has_weight, smoothing, grad_scale, lowest, loss, dlogits):
         n, real = row_of(logits.shape[0])
         v = cuda.local.array(per_lane, nbt)
         m, s = stats_exp(v, logits, n, lowest)
-        N, C = logits.shape
-        t = target[n]
-        scale, inv_n = nbt(1) / (nbt(s) * nbt(N)), nbt(1) / nbt(N)
+        C = logits.shape[1]
+        keep, spread = nbt(1.0 - smoothing), nbt(smoothing) / nbt(C)
+        mass, dist = 0.0, 0.0                       # sum_c q_c, sum_c q_c (m - x_c)
+        for c in range(n_chunks(C)):
+            for k in range(per_lane):
+                j = column(c, k)
+                if real and j < C:
+                    q = _class_weight(weight, has_weight, j) * (keep * target[n, j] + spread)
+                    mass += q
+                    dist += q * (m - logits[n, j])
+        mass, dist = row_total(mass), row_total(dist)
+        scale, g = nbt(grad_scale * mass) / nbt(s), nbt(grad_scale)
         for c in range(n_chunks(C)):
             refill_exp(v, logits, n, c, lowest, m)
             for k in range(per_lane):
                 j = column(c, k)
                 if real and j < C:
-                    d = v[k] * scale
-                    dlogits[n, j] = d - inv_n if j == t else d
-        if real and cuda.threadIdx.x == 0 and cuda.threadIdx.y % warps == 0:
-            row_loss[n] = m + math.log(s) - logits[n, t]
+                    dlogits[n, j] = v[k] * scale - g * _class_weight(weight, has_weight, j) * (keep * target[n, j] + spread)
+        if real and first_of_row():
+            loss[n] = mass * math.log(s) + dist
 
-    _compiled[key] = kernels = (make_forward(False), make_forward(True), backward, cross_entropy)
+    _compiled[key] = kernels = (make_forward(False), make_forward(True), backward, make_cross_entropy(False),
+                                make_cross_entropy(True), cross_entropy_probs)
     return kernels
 
 
@@ -350,41 +418,98 @@ def _lanes(dtype):
         i = cuda.blockIdx.x % per_outer * WARP + cuda.threadIdx.x
         return cuda.blockIdx.x // per_outer, min(i, I - 1), i < I
 
-    @kernel
-    def forward(x, log, lowest, y):
+    @cuda.jit(device=True)
+    def stats(x, o, i, lowest):
+        """(m, s): the max of lane (o, :, i) of x, NaN winning, and the float64 sum of
+        exp(x - m), to every thread of the lane."""
         mbuf = cuda.shared.array((WARP, SLICES), nbt)
         sbuf = cuda.shared.array((WARP, SLICES), float64)
-        o, i, real = lane_of(x.shape)
-        L = x.shape[1]
         m = lowest
-        for j in range(cuda.threadIdx.y, L, SLICES):
+        for j in range(cuda.threadIdx.y, x.shape[1], SLICES):
             m = _nanmax(m, x[o, j, i])
         m = _group_max(mbuf, cuda.threadIdx.x, cuda.threadIdx.y, m)
         s = 0.0
-        for j in range(cuda.threadIdx.y, L, SLICES):
+        for j in range(cuda.threadIdx.y, x.shape[1], SLICES):
             s += math.exp(x[o, j, i] - m)
-        s = _group_sum(sbuf, cuda.threadIdx.x, cuda.threadIdx.y, s)
+        return m, _group_sum(sbuf, cuda.threadIdx.x, cuda.threadIdx.y, s)
+
+    @cuda.jit(device=True)
+    def lane_sum(v):
+        """The float64 sum over the lane's slices of each thread's v."""
+        sbuf = cuda.shared.array((WARP, SLICES), float64)
+        return _group_sum(sbuf, cuda.threadIdx.x, cuda.threadIdx.y, v)
+
+    @kernel
+    def forward(x, log, lowest, y):
+        o, i, real = lane_of(x.shape)
+        m, s = stats(x, o, i, lowest)
         if not real:
             return
         log_s, inv = nbt(math.log(s)), nbt(1.0 / s)
-        for j in range(cuda.threadIdx.y, L, SLICES):
+        for j in range(cuda.threadIdx.y, x.shape[1], SLICES):
             y[o, j, i] = (x[o, j, i] - m) - log_s if log else math.exp(x[o, j, i] - m) * inv
 
     @kernel
     def backward(dy, y, dx):
-        sbuf = cuda.shared.array((WARP, SLICES), float64)
         o, i, real = lane_of(y.shape)
-        L = y.shape[1]
         dot = 0.0
-        for j in range(cuda.threadIdx.y, L, SLICES):
+        for j in range(cuda.threadIdx.y, y.shape[1], SLICES):
             dot += dy[o, j, i] * y[o, j, i]
-        dot = nbt(_group_sum(sbuf, cuda.threadIdx.x, cuda.threadIdx.y, dot))
+        dot = nbt(lane_sum(dot))
         if not real:
             return
-        for j in range(cuda.threadIdx.y, L, SLICES):
+        for j in range(cuda.threadIdx.y, y.shape[1], SLICES):
             dx[o, j, i] = y[o, j, i] * (dy[o, j, i] - dot)
 
-    _compiled[key] = kernels = (forward, backward)
+    @kernel
+    def cross_entropy(logits, target, weight, has_weight, weight_sum, ignore_index, smoothing, grad_scale,
+                      lowest, loss, dlogits):
+        o, i, real = lane_of(logits.shape)
+        m, s = stats(logits, o, i, lowest)
+        C = logits.shape[1]
+        t = target[o, i]
+        kept = t != ignore_index
+        t = t if kept else 0                        # an ignored lane: q = 0, as in the row kernel
+        hit = (1.0 - smoothing) * _class_weight(weight, has_weight, t) if kept else 0.0
+        spread = smoothing / C if kept else 0.0
+        dist = 0.0
+        if smoothing != 0:
+            for j in range(cuda.threadIdx.y, C, SLICES):
+                dist += _class_weight(weight, has_weight, j) * (m - logits[o, j, i])
+            dist = lane_sum(dist)
+        if not real:
+            return
+        scale = nbt(grad_scale * (hit + spread * weight_sum) / s)
+        off, on_target = nbt(grad_scale * spread), nbt(grad_scale * hit)
+        for j in range(cuda.threadIdx.y, C, SLICES):
+            d = math.exp(logits[o, j, i] - m) * scale - off * _class_weight(weight, has_weight, j)
+            dlogits[o, j, i] = d - on_target if j == t else d
+        if cuda.threadIdx.y == 0:
+            log_s = math.log(s)
+            loss[o, i] = hit * ((m - logits[o, t, i]) + log_s) + spread * (weight_sum * log_s + dist) if kept else 0
+
+    @kernel
+    def cross_entropy_probs(logits, target, weight, has_weight, smoothing, grad_scale, lowest, loss, dlogits):
+        o, i, real = lane_of(logits.shape)
+        m, s = stats(logits, o, i, lowest)
+        C = logits.shape[1]
+        keep, spread = nbt(1.0 - smoothing), nbt(smoothing) / nbt(C)
+        mass, dist = 0.0, 0.0
+        for j in range(cuda.threadIdx.y, C, SLICES):
+            q = _class_weight(weight, has_weight, j) * (keep * target[o, j, i] + spread)
+            mass += q
+            dist += q * (m - logits[o, j, i])
+        mass, dist = lane_sum(mass), lane_sum(dist)
+        if not real:
+            return
+        scale, g = nbt(grad_scale * mass) / nbt(s), nbt(grad_scale)
+        for j in range(cuda.threadIdx.y, C, SLICES):
+            q = _class_weight(weight, has_weight, j) * (keep * target[o, j, i] + spread)
+            dlogits[o, j, i] = math.exp(logits[o, j, i] - m) * scale - g * q
+        if cuda.threadIdx.y == 0:
+            loss[o, i] = mass * math.log(s) + dist
+
+    _compiled[key] = kernels = (forward, backward, cross_entropy, cross_entropy_probs)
     return kernels
 
 
@@ -420,8 +545,36 @@ def softmax_backward(dy, y, dx):
         _lanes(y.dtype)[1][grid, block](dy, y, dx)
 
 
-def cross_entropy_forward_backward(logits, target, row_loss, dlogits):
-    N, C = logits.shape
-    kernel, warps = _row_kernel(CROSS_ENTROPY, logits.dtype, C)
-    grid, block = _rows_launch(N, warps)
-    kernel[grid, block](logits, target, _lowest(logits), row_loss, dlogits)
+def _weights(weight, like):
+    """(weight, has_weight): any 1-D array of the dtype stands in for no weights
+    (the kernels then read none)."""
+    return (flat(like), False) if weight is None else (weight, True)
+
+
+def cross_entropy_forward_backward(logits, target, weight, weight_sum, ignore_index, smoothing, grad_scale,
+                                   loss, dlogits):
+    O, C, I = logits.shape
+    weight, has_weight = _weights(weight, logits)
+    args = (weight, has_weight, weight_sum, ignore_index, smoothing, grad_scale, _lowest(logits))
+    if I == 1:
+        kernel, warps = _row_kernel(CROSS_ENTROPY_SMOOTHED if smoothing else CROSS_ENTROPY, logits.dtype, C)
+        grid, block = _rows_launch(O, warps)
+        kernel[grid, block](view(logits, (O, C)), view(target, (O,)), *args, view(loss, (O,)),
+                            view(dlogits, (O, C)))
+    else:
+        grid, block = _lanes_launch(O, I)
+        _lanes(logits.dtype)[2][grid, block](logits, target, *args, loss, dlogits)
+
+
+def cross_entropy_probs_forward_backward(logits, target, weight, smoothing, grad_scale, loss, dlogits):
+    O, C, I = logits.shape
+    weight, has_weight = _weights(weight, logits)
+    args = (weight, has_weight, smoothing, grad_scale, _lowest(logits))
+    if I == 1:
+        kernel, warps = _row_kernel(CROSS_ENTROPY_PROBS, logits.dtype, C)
+        grid, block = _rows_launch(O, warps)
+        kernel[grid, block](view(logits, (O, C)), view(target, (O, C)), *args, view(loss, (O,)),
+                            view(dlogits, (O, C)))
+    else:
+        grid, block = _lanes_launch(O, I)
+        _lanes(logits.dtype)[3][grid, block](logits, target, *args, loss, dlogits)
