@@ -38,6 +38,18 @@ def test_sigmoid_and_tanh_extreme_values(dtype):
     assert t[0] == -1 and t[-3] == 1
 
 
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float32, 4), (np.float64, 4)])
+def test_tanh_is_accurate_relative_to_its_value(dtype, max_ulp):
+    """Within max_ulp units in the last place of the exact tanh, from 1e-30 (where
+    tanh x = x) through the switch from the expm1 series to exp to saturation:
+    a relative bound, which assert_close's (relative to max(|y|, 1)) is not."""
+    mag = np.logspace(-30, 1.3, 200001)
+    x = np.concatenate([-mag, mag]).astype(dtype)
+    exact = np.tanh(x.astype(np.longdouble))
+    ulps = np.abs(F.tanh(x) - exact) / np.spacing(np.abs(exact).astype(dtype))
+    assert ulps.max() <= max_ulp, f"{ulps.max():.2f} ulp at x = {x[ulps.argmax()]}"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_activation_nan_in_gives_nan_out(name):
     x = np.array([1.0, np.nan, -2.0], np.float32)
