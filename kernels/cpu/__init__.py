@@ -4,7 +4,14 @@ They take preallocated, C-contiguous outputs and check nothing; use
 fastnn.functional for validated calls. Each compiles on first use and is
 cached on disk (cache=True).
 """
-from .conv import conv2d_backward, conv2d_forward, col2im, im2col
+from numba.core import caching as _caching
+
+from .._cache import install as _install_cache_keys
+
+# before any kernel is defined: each finds its cache locator as it is decorated
+_install_cache_keys(_caching, ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"))
+
+from .conv import conv2d_backward, conv2d_forward, col2im, im2col  # noqa: E402
 from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
                    max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,

@@ -6,7 +6,16 @@ imported on first GPU use only; importing fastnn needs no GPU or toolkit.
 Tested on a real GPU when one is present and on Numba's simulator
 (NUMBA_ENABLE_CUDASIM=1) otherwise.
 """
-from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,
+from .._cache import install as _install_cache_keys
+
+try:
+    from numba.cuda.core import caching as _caching
+except ImportError:          # an older numba-cuda: its per-file keys apply
+    pass
+else:                        # before any kernel is defined (see kernels/_cache.py)
+    _install_cache_keys(_caching, ("_UserProvidedCacheLocator", "_InTreeCacheLocator", "_UserWideCacheLocator"))
+
+from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,  # noqa: E402
                       flat, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
