@@ -70,9 +70,22 @@ def test_softmax_property(shape, data, dtype, scale):
 @given(st.integers(1, 6), st.integers(1, 9), dtypes, st.floats(0.1, 1e3), st.data())
 @SETTINGS
 def test_cross_entropy_property(n, c, dtype, scale, data):
-    logits = data.draw(arrays((n, c), dtype, -scale, scale))
-    target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
-    compare_with_reference("cross_entropy", logits, target)
+    """Labels (-100 ignored) or probabilities, on (n, c) or (n, c, d) logits, with
+    any of torch's options."""
+    d = data.draw(st.sampled_from([None, 1, 3]))
+    shape = (n, c) if d is None else (n, c, d)
+    logits = data.draw(arrays(shape, dtype, -scale, scale))
+    rows = shape[:1] + shape[2:]
+    if data.draw(st.booleans()):
+        target = np.array(data.draw(st.lists(st.integers(-1, c - 1), min_size=n * (d or 1),
+                                             max_size=n * (d or 1)))).reshape(rows)
+        target[target < 0] = -100
+    else:
+        target = np.moveaxis(data.draw(arrays(rows + (c,), dtype, 0, 1)), -1, 1).copy()
+    weight = data.draw(st.sampled_from([None, np.linspace(0.5, 2, c).astype(dtype)]))
+    compare_with_reference("cross_entropy", logits, target, weight,
+                           reduction=data.draw(st.sampled_from(["mean", "sum", "none"])),
+                           label_smoothing=data.draw(st.sampled_from([0.0, 0.25])))
 
 
 @given(st.lists(st.integers(1, 5), min_size=1, max_size=4), dtypes,
