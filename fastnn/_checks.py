@@ -332,10 +332,12 @@ def cross_entropy_args(fn, logits, target, weight, ignore_index, reduction, labe
     probabilities (logits' shape and dtype); weight None or (C,)."""
     probs = (isinstance(target, np.ndarray) or is_device_array(target)) and _dtype_of(target).kind == "f"
     probs = probs and shape_of(target) == shape_of(logits)
-    dtype, dev = float_arrays(fn, allow_device, logits=logits, weight=weight, **({"target": target} if probs else {}))
+    probabilities = {"target": target} if probs else {}
+    dtype, dev = float_arrays(fn, allow_device, logits=logits, weight=weight, **probabilities)
     shape = shape_of(logits)
     if len(shape) == 0:
-        raise ValueError(f"{fn}: logits must be at least 1-D, (C,), (N, C) or (N, C, d1, ...), got a 0-D array")
+        raise ValueError(f"{fn}: logits must be at least 1-D, (C,), (N, C) or (N, C, d1, ...), "
+                         "got a 0-D array")
     axis = 1 if len(shape) > 1 else 0
     C = shape[axis]
     if C == 0:

@@ -216,7 +216,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     labels kept, or by the number of rows for probabilities; 'sum'), or for
     reduction='none' an array of logits' shape without C, in logits' dtype;
     dlogits = d(loss)/d(logits) (of the summed losses, for 'none')."""
-    a = chk.cross_entropy_args("cross_entropy", logits, target, weight, ignore_index, reduction, label_smoothing)
+    a = chk.cross_entropy_args("cross_entropy", logits, target, weight, ignore_index, reduction,
+                               label_smoothing)
     dev, (O, C, I) = a.dev, a.lanes
     k = _kernels(dev)
     weight_host = None if weight is None else k.to_host(weight) if dev else weight
@@ -230,8 +231,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if O * I:
         x, w = _contig(logits, dev, a.lanes), _contig(weight, dev)
         if a.probs:
-            k.cross_entropy_probs_forward_backward(x, _contig(target, dev, a.lanes), w, a.smoothing, grad_scale,
-                                                   loss, _view(dlogits, a.lanes, dev))
+            k.cross_entropy_probs_forward_backward(x, _contig(target, dev, a.lanes), w, a.smoothing,
+                                                   grad_scale, loss, _view(dlogits, a.lanes, dev))
         else:
             if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
                 target = target.astype(target.dtype.newbyteorder("="))

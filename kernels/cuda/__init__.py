@@ -13,10 +13,11 @@ try:
 except ImportError:          # an older numba-cuda: its per-file keys apply
     pass
 else:                        # before any kernel is defined (see kernels/_cache.py)
-    _install_cache_keys(_caching, ("_UserProvidedCacheLocator", "_InTreeCacheLocator", "_UserWideCacheLocator"))
+    _install_cache_keys(_caching, ("_UserProvidedCacheLocator", "_InTreeCacheLocator",
+                                   "_UserWideCacheLocator"))
 
-from ._device import (add, as_contiguous, copy_into, device_copy, device_empty, device_zeros, fill,  # noqa: E402
-                      flat, to_host, view)
+from ._device import (add, as_contiguous, copy_into, device_copy,  # noqa: E402
+                      device_empty, device_zeros, fill, flat, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .bce import bce_with_logits_forward_backward
