@@ -128,6 +128,15 @@ def integer_labels(fn: str, name: str, target, shape: tuple, num_classes: int, i
     return kept
 
 
+def label_to_ignore(fn: str, v) -> int:
+    """cross-entropy's ignore_index: any int64, as torch's."""
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+        raise TypeError(f"{fn}: ignore_index must be an int, got {v!r}")
+    if not -2 ** 63 <= v < 2 ** 63:
+        raise ValueError(f"{fn}: ignore_index must fit in int64, got {v}")
+    return int(v)
+
+
 def choice(fn: str, name: str, v, options: tuple) -> str:
     """One of a few strings (a mode, as torch's reduction='mean')."""
     if not (isinstance(v, str) and v in options):
@@ -344,10 +353,7 @@ def cross_entropy_args(fn, logits, target, weight, ignore_index, reduction, labe
         raise ValueError(f"{fn}: logits has shape {shape}, expected C >= 1 classes on axis {axis}")
     if weight is not None:
         check_shape(fn, "weight", weight, (C,), "(one weight per class)")
-    if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
-        raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
-    if not -2 ** 63 <= ignore_index < 2 ** 63:
-        raise ValueError(f"{fn}: ignore_index must fit in int64, got {ignore_index}")
+    ignore_index = label_to_ignore(fn, ignore_index)
     choice(fn, "reduction", reduction, ("mean", "sum", "none"))
     smoothing = real(fn, "label_smoothing", label_smoothing, 0.0, 1.0)
     loss_shape = shape[:axis] + shape[axis + 1:]
@@ -359,7 +365,7 @@ def cross_entropy_args(fn, logits, target, weight, ignore_index, reduction, labe
     else:
         if is_device_array(target) != dev:
             raise TypeError(f"{fn}: target and logits must both be host arrays or both CUDA arrays")
-        kept = integer_labels(fn, "target", target, loss_shape, C, int(ignore_index))
+        kept = integer_labels(fn, "target", target, loss_shape, C, ignore_index)
     lanes = (shape[0] if axis else 1, C, math.prod(shape[2:]))
     return CrossEntropyArgs(dtype, dev, lanes, loss_shape, probs, kept, reduction, smoothing)
 

@@ -220,11 +220,14 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
                                label_smoothing)
     dev, (O, C, I) = a.dev, a.lanes
     k = _kernels(dev)
-    weight_host = None if weight is None else k.to_host(weight) if dev else weight
     if a.probs:
         divisor = O * I
-    else:
-        divisor = a.kept.size if weight is None else weight_host[a.kept].sum(dtype=np.float64)
+    elif weight is None:
+        divisor, weight_sum = a.kept.size, C
+    else:           # mean's divisor and the smoothing's total weight, from a host copy of the C weights
+        weight_host = k.to_host(weight) if dev else weight
+        divisor = weight_host[a.kept].sum(dtype=np.float64)
+        weight_sum = float(weight_host.sum(dtype=np.float64))
     grad_scale = _divide(1.0, divisor) if a.reduction == "mean" else 1.0
     loss = _alloc.empty((O, I), a.dtype if a.reduction == "none" else np.float64, dev)
     dlogits = _alloc.empty(chk.shape_of(logits), a.dtype, dev)
@@ -236,7 +239,6 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
         else:
             if not dev and not target.dtype.isnative:    # any integer dtype, byte-swapped ones too
                 target = target.astype(target.dtype.newbyteorder("="))
-            weight_sum = C if weight is None else float(weight_host.sum(dtype=np.float64))
             k.cross_entropy_forward_backward(x, _contig(target, dev, (O, I)), w, weight_sum, ignore_index,
                                              a.smoothing, grad_scale, loss, _view(dlogits, a.lanes, dev))
     if a.reduction == "none":

@@ -333,9 +333,7 @@ class CrossEntropyLoss(Module):
             self.register_buffer("weight", weight)
         else:
             self.weight = None
-        if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
-            raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = _checks.label_to_ignore(fn, ignore_index)
         self.reduction = _checks.choice(fn, "reduction", reduction, ("mean", "sum", "none"))
         self.label_smoothing = _checks.real(fn, "label_smoothing", label_smoothing, 0.0, 1.0)
 
