@@ -190,6 +190,10 @@ def _expm1_nonpositive_overload(x):
 # (9^-16/33 < 2e-17), relative to the result even near 0 (1 + e is never rounded).
 _ATANH_F32 = tuple(np.float32(1 / (2 * k + 1)) for k in range(6, -1, -1))
 _ATANH_F64 = tuple(1 / (2 * k + 1) for k in range(15, -1, -1))
+# LLVM leaves a loop of 16 unrolled steps rolled, and the element loop around
+# it scalar: float64 BCE took 25 ms at 2^22 elements, against 0.6 for float32.
+# Two loops of 8 unroll; the element loop vectorises again.
+_ATANH_F64_HEAD, _ATANH_F64_TAIL = _ATANH_F64[:8], _ATANH_F64[8:]
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -207,7 +211,9 @@ def _log1p_unit_f64(e):
     s = e / (2.0 + e)
     z = s * s
     p = 0.0
-    for c in _ATANH_F64:
+    for c in _ATANH_F64_HEAD:
+        p = p * z + c
+    for c in _ATANH_F64_TAIL:
         p = p * z + c
     return 2.0 * s * p
 
