@@ -36,7 +36,8 @@ import numba.cuda.dispatcher as dispatcher
 from numba import types
 from numba.cuda import compile_ptx
 
-from fastnn.kernels.cuda import activations, batchnorm, bce, conv, dropout, gemm, pool, reduce, rnn, softmax
+from fastnn.kernels.cuda import (_device, activations, batchnorm, bce, conv, dropout, gemm, pool, reduce, rnn,
+                                 softmax)
 
 CC = (9, 0)
 
@@ -200,7 +201,9 @@ def compile_all():
         # dropout draws and compares in float64 on purpose (the CPU's stream)
         build(dropout._forward, (a1, types.uint64, f64, f64, a1, types.boolean[::1]))
         build(dropout._backward, (a1, types.boolean[::1], f64, a1))
-        build(bce._forward_backward, (a1, a1, f64[::1], a1))      # float64 sums, on purpose
+        build(bce._forward_backward, (a1, a1, i, i, a3, flag, a3, flag, f64, f64[::1], a1, flag, a1))  # f64 sums
+        build(_device._scale, (a1, f64, a1))
+        build(_device._scale_lanes, (a1, a1, i, i, a1))
         # softmax and cross-entropy (float64 sums, on purpose): rows in registers, in
         # several warps, streamed in chunks; classes on a strided axis (lanes)
         i64_1, i64_2 = types.int64[::1], types.int64[:, ::1]

@@ -370,12 +370,27 @@ def cross_entropy_args(fn, logits, target, weight, ignore_index, reduction, labe
     return CrossEntropyArgs(dtype, dev, lanes, loss_shape, probs, kept, reduction, smoothing)
 
 
-def bce_args(fn, logits, target, allow_device=True):
+def bce_args(fn, logits, target, weight=None, reduction="mean", pos_weight=None, allow_device=True):
     """Float logits and target of one dtype, device and shape (targets are
-    probabilities, as torch: not checked to lie in [0, 1])."""
-    dtype, dev = float_arrays(fn, allow_device, logits=logits, target=target)
-    check_shape(fn, "target", target, shape_of(logits), "(the shape of logits)")
-    return dtype, dev
+    probabilities, as torch: not checked to lie in [0, 1]); weight and
+    pos_weight None or of that dtype and device, broadcastable to logits'
+    shape. Returns (dtype, on_device, reduction)."""
+    dtype, dev = float_arrays(fn, allow_device, logits=logits, target=target, weight=weight,
+                              pos_weight=pos_weight)
+    shape = shape_of(logits)
+    check_shape(fn, "target", target, shape, "(the shape of logits)")
+    for name, a in (("weight", weight), ("pos_weight", pos_weight)):
+        if a is not None and (len(shape_of(a)) > len(shape) or _broadcast_shape(shape_of(a), shape) != shape):
+            raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected a shape that broadcasts to "
+                             f"logits' shape {shape}")
+    return dtype, dev, choice(fn, "reduction", reduction, ("mean", "sum", "none"))
+
+
+def _broadcast_shape(a, b):
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        return None
 
 
 def linear_args(fn, x, weight, bias, allow_device=True):

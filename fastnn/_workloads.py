@@ -99,22 +99,31 @@ def _cross_entropy(**options):
     return build
 
 
-def _bce_with_logits(quick):
-    rng = _rng()
-    shape = (1024 if quick else 4096, 1000)
-    logits = rng.standard_normal(shape).astype(np.float32)
-    target = (rng.random(shape) < 0.5).astype(np.float32)
-    impls = {"fastnn": lambda: F.binary_cross_entropy_with_logits(logits, target),
-             "reference": lambda: R.binary_cross_entropy_with_logits(logits, target)}
-    torch = _torch()
-    if torch:
-        tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+def _bce_with_logits(weighted=False):
+    """Binary cross-entropy over 4096 (1024 quick) x 1000 labels; `weighted`:
+    multi-label style, a weight per sample (N, 1) and a pos_weight per class."""
+    def build(quick):
+        rng = _rng()
+        shape = (1024 if quick else 4096, 1000)
+        logits = rng.standard_normal(shape).astype(np.float32)
+        target = (rng.random(shape) < 0.5).astype(np.float32)
+        kw = {}
+        if weighted:
+            kw = dict(weight=rng.uniform(0.5, 2, (shape[0], 1)).astype(np.float32),
+                      pos_weight=rng.uniform(1, 4, shape[1]).astype(np.float32))
+        impls = {"fastnn": lambda: F.binary_cross_entropy_with_logits(logits, target, **kw),
+                 "reference": lambda: R.binary_cross_entropy_with_logits(logits, target, **kw)}
+        torch = _torch()
+        if torch:
+            tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+            tkw = {k: torch.tensor(v) for k, v in kw.items()}
 
-        def torch_bce():
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(tl, tt)
-            return loss.item(), torch.autograd.grad(loss, tl)
-        impls["torch"] = torch_bce
-    return impls
+            def torch_bce():
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(tl, tt, **tkw)
+                return loss.item(), torch.autograd.grad(loss, tl)
+            impls["torch"] = torch_bce
+        return impls
+    return build
 
 
 def _softmax(quick):
@@ -416,7 +425,10 @@ WORKLOADS = [
              "cross_entropy fwd+bwd, class weights, label_smoothing 0.1, 4096x1000, f32",
              _cross_entropy(weight=True, label_smoothing=0.1)),
     Workload("bce_with_logits", "softmax", "binary_cross_entropy_with_logits fwd+bwd, 4096x1000, f32",
-             _bce_with_logits),
+             _bce_with_logits()),
+    Workload("bce_with_logits_weighted", "softmax",
+             "binary_cross_entropy_with_logits fwd+bwd, weight (N, 1), pos_weight (C,), 4096x1000, f32",
+             _bce_with_logits(weighted=True)),
     Workload("softmax", "softmax", "softmax fwd, 4096x1000, f32", _softmax),
     Workload("linear", "dense", "linear fwd+bwd, x 256x1024, w 1024x1024, f32", _linear),
     Workload("activations", "dense", "relu, sigmoid, tanh fwd+bwd over 2^22 f32", _activations),

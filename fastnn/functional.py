@@ -257,21 +257,79 @@ def _divide(a, b):
 
 
 @_sized_by_first_array
-def binary_cross_entropy_with_logits(logits, target):
-    """logits, target (any shape, the same; targets are probabilities, usually 0 or 1)
-    -> (loss: float, the mean over every element; dlogits = d(loss)/d(logits)), in one
-    fused pass: logistic regression's loss, as torch's with mean reduction."""
-    dtype, dev = chk.bce_args("binary_cross_entropy_with_logits", logits, target)
+def binary_cross_entropy_with_logits(logits, target, weight=None, reduction="mean", pos_weight=None):
+    """Binary cross-entropy on logits and its gradient in one fused pass, as
+    torch's F.binary_cross_entropy_with_logits with the same arguments (the
+    loss of logistic regression, and of multi-label classification).
+
+    logits, target: any shape, the same (targets are probabilities, usually 0
+    or 1); weight: None or an array broadcastable to logits' shape, scaling
+    each element's loss; pos_weight: None or broadcastable to logits' shape,
+    weighting the positive term (p y log sigmoid(x)): for (N, C) logits,
+    (C,), one weight a class.
+    -> (loss, dlogits): loss a float ('mean': over every element, weighted or
+    not; 'sum'), or for reduction='none' an array like logits;
+    dlogits = d(loss)/d(logits) (of the summed losses, for 'none')."""
+    fn = "binary_cross_entropy_with_logits"
+    dtype, dev, reduction = chk.bce_args(fn, logits, target, weight, reduction, pos_weight)
     shape = chk.shape_of(logits)
+    n = math.prod(shape)
     dlogits = _alloc.empty(shape, dtype, dev)
-    n = int(np.prod(shape))
-    if n == 0:      # the mean over no elements, NaN as in torch
-        return float("nan"), dlogits
+    loss = _alloc.empty(shape, dtype, dev) if reduction == "none" else None
+    if n == 0:      # no elements: the mean is NaN, the sum 0, as torch's
+        return (loss if loss is not None else float("nan") if reduction == "mean" else 0.0), dlogits
     k = _kernels(dev)
+    lanes, weight, pos_weight = _broadcast_lanes(shape, weight, pos_weight, dev=dev)
     partial = _alloc.empty((-(-n // _BCE_CHUNK),), np.float64, dev)
-    k.bce_with_logits_forward_backward(_contig(logits, dev, (n,)), _contig(target, dev, (n,)), partial,
-                                       _view(dlogits, (n,), dev))
-    return float((k.to_host(partial) if dev else partial).sum() / n), dlogits
+    grad_scale = 1.0 / n if reduction == "mean" else 1.0
+    k.bce_with_logits_forward_backward(_contig(logits, dev, lanes), _contig(target, dev, lanes), weight,
+                                       pos_weight, grad_scale, partial,
+                                       None if loss is None else _view(loss, lanes, dev), _view(dlogits, lanes, dev))
+    if loss is not None:
+        return loss, dlogits
+    total = float((k.to_host(partial) if dev else partial).sum())
+    return total / n if reduction == "mean" else total, dlogits
+
+
+def _broadcast_lanes(shape, *operands, dev):
+    """Split `shape` into lanes (O, M, I) over which each operand (None, or an
+    array broadcastable to shape) is (O or 1, M or 1, I or 1): consecutive axes
+    along which every operand is either broadcast or not merge into one lane.
+    Returns the lanes and the operands, C-contiguous, seen that way. Operands
+    needing more than three lanes (such as (N, 1, H, 1) against (N, C, H, W))
+    are written out in full first: on the GPU through the host, a slow path."""
+    given = [chk.shape_of(a) for a in operands if a is not None]
+    lanes, full = [], []                    # [extent, which operands vary along it]
+    for axis, size in enumerate(shape):
+        if size == 1:
+            continue
+        varies = tuple(s[axis - len(shape) + len(s)] != 1 if axis >= len(shape) - len(s) else False for s in given)
+        if lanes and full[-1] == varies:
+            lanes[-1] *= size
+        else:
+            lanes.append(size)
+            full.append(varies)
+    if len(lanes) > 3:
+        lanes = (1, 1, math.prod(shape))
+        return lanes, *(None if a is None else _view(_broadcast_copy(a, shape, dev), lanes, dev) for a in operands)
+    lanes = [1] * (3 - len(lanes)) + lanes
+    full = [(False,) * len(given)] * (3 - len(full)) + full
+    out, j = [], 0
+    for a in operands:
+        if a is not None:
+            a = _contig(a, dev, tuple(size if f[j] else 1 for size, f in zip(lanes, full)))
+            j += 1
+        out.append(a)
+    return tuple(lanes), *out
+
+
+def _broadcast_copy(a, shape, on_device):
+    """a written out to `shape` (from a broadcastable shape), C-contiguous."""
+    if not on_device:
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
+    from numba import cuda
+    host = np.ascontiguousarray(np.broadcast_to(_kernels(True).to_host(a), shape))
+    return cuda.to_device(host)
 
 
 # ---------------------------------------------------------------- linear

@@ -276,6 +276,34 @@ def test_bce_with_logits(rng, dtype):
         check("binary_cross_entropy_with_logits", logits, rand(shape, dtype, rng, 0, 1))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_weights(rng, dtype, reduction):
+    """Weights read at each element's (o, m, i) clamped to their extents; the
+    last shapes need five lanes and are written out through the host."""
+    for shape, w_shape, p_shape in (((5, 3), (3,), None), ((4, 6), (4, 1), (6,)), ((3, 4), None, ()),
+                                    ((2, 3, 2, 2), (3, 1, 1), (2, 1, 2, 1)), ((2, 3, 2, 2), (2, 1, 2, 1), (3, 1, 2))):
+        weight = None if w_shape is None else rand(w_shape, dtype, rng, 0.1, 2)
+        pos_weight = None if p_shape is None else rand(p_shape, dtype, rng, 0.1, 4)
+        check("binary_cross_entropy_with_logits", rand(shape, dtype, rng, -6, 6), rand(shape, dtype, rng, 0, 1),
+              weight, reduction, pos_weight)
+
+
+def test_loss_modules_scale_their_gradient_on_the_device(rng):
+    """backward(dloss) multiplies on the GPU: by a number, or per row ('none')."""
+    from fastnn import nn
+    x = rand((3, 4, 2), np.float32, rng)
+    cases = [(nn.CrossEntropyLoss, rng.integers(0, 4, (3, 2)), (3, 2)),
+             (nn.BCEWithLogitsLoss, rand((3, 4, 2), np.float32, rng, 0, 1), (3, 4, 2))]
+    for module, target, loss_shape in cases:
+        for reduction in ("mean", "none"):
+            dloss = 1.5 if reduction == "mean" else rand(loss_shape, np.float32, rng)
+            on_host, on_device = module(reduction=reduction), module(reduction=reduction)
+            on_host(x, target)
+            on_device(dev(x), dev(target))
+            assert_close(host(on_device.backward(dev(dloss))), on_host.backward(dloss), name=module.__name__)
+
+
 def test_dropout_draws_the_same_mask_as_the_cpu(rng):
     x = rand((4, 9), np.float32, rng)
     x[0] = np.nan                       # NaN out where kept and where dropped, as on the CPU

@@ -204,6 +204,51 @@ def test_cross_entropy_loss_module(rng):
             nn.CrossEntropyLoss(**bad)
 
 
+def test_bce_with_logits_loss_module(rng):
+    """BCEWithLogitsLoss keeps its options; weight and pos_weight are buffers
+    (in the state dict, loadable); backward's dloss scales what
+    F.binary_cross_entropy_with_logits returns."""
+    w, p = rand((3, 1), np.float64, rng, 0.5, 2), rand((4,), np.float64, rng, 0.5, 3)
+    loss_fn = nn.BCEWithLogitsLoss(w, reduction="none", pos_weight=p)
+    assert repr(loss_fn) == "BCEWithLogitsLoss(reduction='none')"
+    assert list(loss_fn.state_dict()) == ["weight", "pos_weight"]
+    assert list(nn.BCEWithLogitsLoss(pos_weight=p).state_dict()) == ["pos_weight"]
+    assert list(nn.BCEWithLogitsLoss().state_dict()) == []
+    x, y = rand((3, 4), np.float64, rng), rand((3, 4), np.float64, rng, 0, 1)
+    want, d = F.binary_cross_entropy_with_logits(x, y, w, "none", p)
+    assert_close(loss_fn(x, y), want)
+    dloss = rand((3, 4), np.float64, rng)
+    assert_close(loss_fn.backward(dloss), d * dloss)
+    loss_fn.load_state_dict({"weight": np.ones((3, 1)), "pos_weight": np.ones(4)})
+    assert_close(loss_fn(x, y), F.binary_cross_entropy_with_logits(x, y, reduction="none")[0])
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss: reduction must be"):
+        nn.BCEWithLogitsLoss(reduction="avg")
+    with pytest.raises(TypeError, match="BCEWithLogitsLoss: pos_weight has dtype int64"):
+        nn.BCEWithLogitsLoss(pos_weight=np.ones(3, np.int64))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_loss_backward_checks_dloss(rng, reduction):
+    """dloss: a number for 'mean' and 'sum' (a 0-D array too), an array of the
+    loss's shape and dtype for 'none'; anything else a clear error, not numpy's."""
+    x, y = rand((3, 4), np.float32, rng), rand((3, 4), np.float32, rng, 0, 1)
+    for loss_fn, target, loss_shape in ((nn.BCEWithLogitsLoss(reduction=reduction), y, (3, 4)),
+                                        (nn.CrossEntropyLoss(reduction=reduction), rng.integers(0, 4, 3), (3,))):
+        name = type(loss_fn).__name__
+        loss_fn(x, target)
+        d = loss_fn.backward()
+        if reduction == "mean":
+            assert_close(loss_fn.backward(np.array(2.5)), 2.5 * d)
+            assert loss_fn.backward(2.5).dtype == np.float32
+            with pytest.raises(TypeError, match=f"{name}.backward: dloss must be a number for reduction='mean'"):
+                loss_fn.backward(np.ones(loss_shape, np.float32))
+        else:
+            with pytest.raises(ValueError, match=f"{name}.backward: dloss has shape"):
+                loss_fn.backward(np.ones((2,), np.float32))
+            with pytest.raises(TypeError, match=f"{name}.backward: dloss has dtype float64, expected float32"):
+                loss_fn.backward(np.ones(loss_shape))
+
+
 def test_char_lstm_gradients(rng):
     fastnn.manual_seed(4)
     m = models.CharLSTM(6, embedding_dim=3, hidden_size=4, **F64)

@@ -128,3 +128,22 @@ def test_cross_entropy_loss_options_match_torch(rng, reduction):
     assert_close(ours.backward(dloss if reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
 
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_loss_options_match_torch(rng, reduction):
+    """BCEWithLogitsLoss(weight, reduction, pos_weight) on multi-label (N, C)
+    logits: per-sample weights, per-class pos_weight; backward's dloss scales
+    each element ('none') or the loss; both are buffers, as torch's."""
+    x = rand((6, 5), np.float32, rng, -3, 3)
+    y = (rng.random((6, 5)) < 0.3).astype(np.float32)
+    w, p = rand((6, 1), np.float32, rng, 0.5, 2), rand((5,), np.float32, rng, 1, 4)
+    ours = nn.BCEWithLogitsLoss(w, reduction=reduction, pos_weight=p)
+    theirs = torch.nn.BCEWithLogitsLoss(torch.tensor(w), reduction=reduction, pos_weight=torch.tensor(p))
+    tx = torch.tensor(x, requires_grad=True)
+    tl = theirs(tx, torch.tensor(y))
+    assert_close(np.asarray(ours(x, y), np.float32), tl.detach().numpy(), rtol=1e-5)
+    dloss = rand(tl.shape, np.float32, rng, 0.5, 2)
+    tl.backward(torch.tensor(dloss))
+    assert_close(ours.backward(dloss if reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "pos_weight"]

@@ -132,12 +132,17 @@ def test_cross_entropy_options_gradient_matches_finite_differences(rng, shape, o
     assert_close(dlogits, num, rtol=FD_RTOL)
 
 
-@pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 1, 3)])
-def test_bce_with_logits_gradient_matches_finite_differences(rng, shape):
+@pytest.mark.parametrize("shape, w_shape, p_shape", [((6,), None, None), ((3, 4), (4,), (3, 1)),
+                                                      ((2, 1, 3), (2, 1, 1), (3,))])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_gradient_matches_finite_differences(rng, shape, w_shape, p_shape, reduction):
     logits, target = rand(shape, rng=rng, low=-5, high=5), rand(shape, rng=rng, low=0, high=1)
-    _, dlogits = ref.binary_cross_entropy_with_logits(logits, target)
-    num = numerical_grad(lambda v: np.array(ref.binary_cross_entropy_with_logits(v, target)[0]), logits,
-                         np.array(1.0))
+    options = dict(weight=None if w_shape is None else rand(w_shape, rng=rng, low=0.2, high=2),
+                   pos_weight=None if p_shape is None else rand(p_shape, rng=rng, low=0.2, high=4),
+                   reduction=reduction)
+    _, dlogits = ref.binary_cross_entropy_with_logits(logits, target, **options)
+    num = numerical_grad(lambda v: np.array(ref.binary_cross_entropy_with_logits(v, target, **options)[0]).sum(),
+                         logits, np.array(1.0))
     assert_close(dlogits, num, rtol=FD_RTOL)
 
 
@@ -147,6 +152,11 @@ def test_bce_with_logits_hand_computed():
     loss, d = ref.binary_cross_entropy_with_logits(logits, target)
     assert loss == pytest.approx((math.log(2) - (0.25 * math.log(0.75) + 0.75 * math.log(0.25))) / 2)
     assert_close(d, np.array([0.5 - 1.0, 0.75 - 0.25]) / 2)
+    # weight w and pos_weight p: -w (p y log s + (1 - y) log(1 - s)), gradient w ((1 + (p - 1) y) s - p y)
+    w, p = np.array([2.0, 0.5]), np.array([3.0, 4.0])
+    each, d = ref.binary_cross_entropy_with_logits(logits, target, w, "none", p)
+    assert_close(each, np.array([2 * 3 * math.log(2), -0.5 * (4 * 0.25 * math.log(0.75) + 0.75 * math.log(0.25))]))
+    assert_close(d, np.array([2 * (3 * 0.5 - 3), 0.5 * ((1 + 3 * 0.25) * 0.75 - 4 * 0.25)]))
 
 
 def test_softmax_and_loss_hand_computed():

@@ -105,15 +105,22 @@ def test_cross_entropy_options(rng, shape, probs, options):
         assert_close(d, torch.autograd.grad(tl.sum(), tx)[0].numpy(), rtol=TOL)
 
 
-@pytest.mark.parametrize("shape", [(6,), (4, 3), (2, 3, 5), (0, 3)])
-def test_bce_with_logits(rng, shape):
+@pytest.mark.parametrize("shape, w_shape, p_shape", [
+    ((6,), None, None), ((4, 3), None, None), ((2, 3, 5), None, None), ((0, 3), None, None),
+    ((4, 3), (3,), (3,)), ((4, 3), (4, 1), None), ((2, 3, 4, 5), (3, 1, 1), (2, 1, 4, 1)), ((0, 3), (3,), (3,)),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits(rng, shape, w_shape, p_shape, reduction):
     x, y = rand(shape, rng=rng, low=-6, high=6), rand(shape, rng=rng, low=0, high=1)
+    w = None if w_shape is None else rand(w_shape, rng=rng, low=0.1, high=2)
+    p = None if p_shape is None else rand(p_shape, rng=rng, low=0.1, high=4)
     tx = T(x, True)
-    tl = TF.binary_cross_entropy_with_logits(tx, T(y))
-    loss, d = ref.binary_cross_entropy_with_logits(x, y)
-    assert_close(loss, tl.item(), rtol=1e-12)      # NaN for no elements, as torch's
+    tl = TF.binary_cross_entropy_with_logits(tx, T(y), None if w is None else T(w), reduction=reduction,
+                                             pos_weight=None if p is None else T(p))
+    loss, d = ref.binary_cross_entropy_with_logits(x, y, w, reduction, p)
+    assert_close(np.asarray(loss), tl.detach().numpy(), rtol=1e-12)     # NaN for the mean of nothing, as torch's
     if x.size:
-        assert_close(d, torch.autograd.grad(tl, tx)[0].numpy(), rtol=TOL)
+        assert_close(d, torch.autograd.grad(tl.sum(), tx)[0].numpy(), rtol=TOL)
 
 
 @pytest.mark.parametrize("lead", [(4,), (), (3, 2), (2, 0, 3)])

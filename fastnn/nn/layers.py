@@ -2,6 +2,7 @@
 each backward returns dx and accumulates its parameters' gradients. The
 arithmetic is fastnn.functional's; these classes hold parameters and state."""
 import math
+import numbers
 
 import numpy as np
 
@@ -344,11 +345,7 @@ class CrossEntropyLoss(Module):
         return loss
 
     def backward(self, dloss=None):
-        if dloss is None:
-            return self._dlogits
-        if self.reduction == "none":      # one factor per row: spread along the class axis
-            dloss = np.expand_dims(dloss, self._class_axis)
-        return self._dlogits * dloss
+        return _times_dloss("CrossEntropyLoss", self._dlogits, dloss, self.reduction, self._class_axis)
 
     def extra_repr(self):
         return (f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
@@ -356,16 +353,71 @@ class CrossEntropyLoss(Module):
 
 
 class BCEWithLogitsLoss(Module):
-    """Mean binary cross-entropy on logits (logistic regression's loss):
-    forward(logits, target of the same shape, probabilities) -> float;
-    backward() -> dlogits (computed in the same fused pass)."""
+    """Binary cross-entropy on logits (logistic regression's loss), torch's
+    constructor arguments: forward(logits, target of the same shape,
+    probabilities) -> the loss (a float; an array for reduction='none');
+    backward(dloss=None) -> dlogits, from the same fused pass (see
+    F.binary_cross_entropy_with_logits).
+
+    backward's dloss scales the gradient: a number, or for reduction='none' an
+    array like the loss. `weight` and `pos_weight`, when given, are buffers, in
+    the state dict as torch's."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__()
+        fn = "BCEWithLogitsLoss"
+        _checks.float_arrays(fn, True, weight=weight, pos_weight=pos_weight)
+        for name, a in (("weight", weight), ("pos_weight", pos_weight)):
+            if a is not None:
+                self.register_buffer(name, a)
+            else:
+                setattr(self, name, None)
+        self.reduction = _checks.choice(fn, "reduction", reduction, ("mean", "sum", "none"))
 
     def forward(self, logits, target):
-        loss, self._dlogits = F.binary_cross_entropy_with_logits(logits, target)
+        loss, self._dlogits = F.binary_cross_entropy_with_logits(logits, target, self.weight, self.reduction,
+                                                                 self.pos_weight)
         return loss
 
-    def backward(self, dy=None):
-        return self._dlogits if dy is None else self._dlogits * dy
+    def backward(self, dloss=None):
+        return _times_dloss("BCEWithLogitsLoss", self._dlogits, dloss, self.reduction, None)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+def _times_dloss(fn, dlogits, dloss, reduction, class_axis):
+    """A loss's gradient dlogits scaled by the incoming dloss: None (1), a number,
+    or for reduction='none' an array of the loss's shape (dlogits' without the
+    class axis, or the same shape when class_axis is None), on dlogits' device."""
+    if dloss is None:
+        return dlogits
+    on_device = not isinstance(dlogits, np.ndarray)
+    shape = _checks.shape_of(dlogits)
+    if reduction != "none":
+        if isinstance(dloss, np.ndarray) and dloss.ndim == 0:
+            dloss = dloss[()]
+        if not isinstance(dloss, numbers.Real) or isinstance(dloss, bool):
+            raise TypeError(f"{fn}.backward: dloss must be a number for reduction={reduction!r}, got {dloss!r}")
+        if not on_device:
+            return dlogits * dlogits.dtype.type(dloss)
+        return _device_scale(dlogits, float(dloss), (1, math.prod(shape), 1))
+    lanes = (math.prod(shape), 1, 1) if class_axis is None else (
+        math.prod(shape[:class_axis]), shape[class_axis], math.prod(shape[class_axis + 1:]))
+    loss_shape = shape if class_axis is None else shape[:class_axis] + shape[class_axis + 1:]
+    _checks.grad_like(fn + ".backward", "dloss", dloss, loss_shape, np.dtype(dlogits.dtype), on_device)
+    if not on_device:
+        return dlogits * (dloss if class_axis is None else np.expand_dims(dloss, class_axis))
+    from ..kernels.cuda import as_contiguous, view
+    return _device_scale(dlogits, view(as_contiguous(dloss), (lanes[0], lanes[2])), lanes)
+
+
+def _device_scale(a, s, lanes):
+    """a (on the GPU) times s, a number or a device array spread over lanes' middle axis."""
+    from ..kernels.cuda import device_empty, scale, view
+    out = device_empty(a.shape, a.dtype)
+    scale(view(a, lanes), s, view(out, lanes))
+    return out
 
 
 class ResidualBlock(Module):

@@ -1,8 +1,13 @@
 """Binary cross-entropy on logits (logistic regression's loss), as
-torch.nn.functional.binary_cross_entropy_with_logits with mean reduction:
+torch.nn.functional.binary_cross_entropy_with_logits, straight from its
+definition, in float64. With s = sigmoid(x), weight w and positive-class
+weight p (1 when not given):
 
-    l = max(x, 0) - x y + log(1 + exp(-|x|))     (= -(y log s + (1 - y) log(1 - s)), s = sigmoid(x))
-    loss = mean(l),   d(loss)/dx = (sigmoid(x) - y) / n
+    l = -w (p y log s + (1 - y) log(1 - s)) = w (p y softplus(-x) + (1 - y) softplus(x))
+    dl/dx = w ((1 + (p - 1) y) s - p y)
+
+softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|), which never overflows.
+'mean' divides the summed l by the number of elements.
 """
 import numpy as np
 
@@ -10,11 +15,26 @@ from .. import _checks
 from .activations import sigmoid
 
 
-def binary_cross_entropy_with_logits(logits, target):
-    """logits, target (any shape, the same) -> (loss: float, dlogits like logits)."""
-    _checks.bce_args("binary_cross_entropy_with_logits", logits, target, allow_device=False)
+def _softplus(z):
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, reduction="mean", pos_weight=None):
+    """logits, target (any shape, the same); weight, pos_weight None or
+    broadcastable to it -> (loss: a float, or for 'none' an array like logits;
+    dlogits like logits, of the summed losses for 'none')."""
+    _, _, reduction = _checks.bce_args("binary_cross_entropy_with_logits", logits, target, weight, reduction,
+                                       pos_weight, allow_device=False)
+    x, y = logits.astype(np.float64), target.astype(np.float64)
+    w = 1.0 if weight is None else weight.astype(np.float64)
+    p = 1.0 if pos_weight is None else pos_weight.astype(np.float64)
+    with np.errstate(invalid="ignore"):         # inf - inf, 0 inf: NaN, as torch's
+        l = w * (p * y * _softplus(-x) + (1 - y) * _softplus(x))
+        d = w * ((1 + (p - 1) * y) * sigmoid(x) - p * y)
     n = logits.size
-    x64, y64 = logits.astype(np.float64), target.astype(np.float64)
-    total = np.sum(np.maximum(x64, 0) - x64 * y64 + np.log1p(np.exp(-np.abs(x64))))
-    loss = total / n if n else float("nan")        # the mean of no elements, NaN as in torch
-    return float(loss), (sigmoid(logits) - target) / logits.dtype.type(max(n, 1))
+    if reduction == "none":
+        return l.astype(logits.dtype), d.astype(logits.dtype)
+    if reduction == "sum":
+        return float(l.sum()), d.astype(logits.dtype)
+    loss = l.sum() / n if n else float("nan")   # the mean of no elements, NaN as in torch
+    return float(loss), (d / max(n, 1)).astype(logits.dtype)

@@ -198,3 +198,29 @@ def add(a, b, out):
     n = out.size
     if n:
         _add[blocks_for(n), THREADS](flat(a), flat(b), flat(out))
+
+
+@kernel
+def _scale(a, factor, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] * factor
+
+
+@kernel
+def _scale_lanes(a, s, middle, inner, out):
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] * s[(i // (middle * inner)) * inner + i % inner]
+
+
+def scale(a, s, out):
+    """out = a * s for C-contiguous device arrays a, out (O, C, I): s a number,
+    or a device array (O, I) spread along C (a loss's gradient per row)."""
+    n = out.size
+    if not n:
+        return
+    if isinstance(s, (int, float)):
+        _scale[blocks_for(n), THREADS](flat(a), float(s), flat(out))
+    else:
+        _scale_lanes[blocks_for(n), THREADS](flat(a), flat(s), a.shape[1], a.shape[2], flat(out))
