@@ -51,8 +51,9 @@ def sigmoid_forward(x, y):
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def sigmoid_backward(dy, y, dx):
+    one = y.dtype.type(1)           # a bare 1 (an int) would lift float32 to float64
     for i in prange(y.size):
-        dx[i] = dy[i] * y[i] * (1 - y[i])
+        dx[i] = dy[i] * y[i] * (one - y[i])
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -64,5 +65,6 @@ def tanh_forward(x, y):
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def tanh_backward(dy, y, dx):
+    one = y.dtype.type(1)
     for i in prange(y.size):
-        dx[i] = dy[i] * (1 - y[i] * y[i])
+        dx[i] = dy[i] * (one - y[i] * y[i])

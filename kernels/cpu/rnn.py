@@ -68,15 +68,16 @@ def lstm_gates_forward(gi, gh, b_ih, b_hh, c, gates, c_new, tanh_c, h_new):
 def lstm_gates_backward(dh_new, dc_new, gates, c, tanh_c, da, dc):
     """-> da (N, 4H), the gradient of the gate pre-activations, and dc (N, H)."""
     N, H = c.shape
+    one = c.dtype.type(1)           # a bare 1 (an int) would lift float32 to float64
     for n in prange(N):
         for j in range(H):
             i, f, g, o = gates[n, j], gates[n, H + j], gates[n, 2 * H + j], gates[n, 3 * H + j]
             tc = tanh_c[n, j]
-            dct = dc_new[n, j] + dh_new[n, j] * o * (1 - tc * tc)
-            da[n, j] = dct * g * i * (1 - i)
-            da[n, H + j] = dct * c[n, j] * f * (1 - f)
-            da[n, 2 * H + j] = dct * i * (1 - g * g)
-            da[n, 3 * H + j] = dh_new[n, j] * tc * o * (1 - o)
+            dct = dc_new[n, j] + dh_new[n, j] * o * (one - tc * tc)
+            da[n, j] = dct * g * i * (one - i)
+            da[n, H + j] = dct * c[n, j] * f * (one - f)
+            da[n, 2 * H + j] = dct * i * (one - g * g)
+            da[n, 3 * H + j] = dh_new[n, j] * tc * o * (one - o)
             dc[n, j] = dct * f
 
 
@@ -104,13 +105,14 @@ def gru_gates_forward(gi, gh, b_ih, b_hh, h, gates, gh_n, h_new):
 def gru_gates_backward(dh_new, gates, gh_n, h, dgi, dgh, dh_direct):
     """-> dgi, dgh (N, 3H), the gradients of the two projections, and dh_direct = dh' z."""
     N, H = h.shape
+    one = h.dtype.type(1)
     for n in prange(N):
         for j in range(H):
             r, z, nn = gates[n, j], gates[n, H + j], gates[n, 2 * H + j]
             d = dh_new[n, j]
-            da_n = d * (1 - z) * (1 - nn * nn)
-            da_z = d * (h[n, j] - nn) * z * (1 - z)
-            da_r = da_n * gh_n[n, j] * r * (1 - r)
+            da_n = d * (one - z) * (one - nn * nn)
+            da_z = d * (h[n, j] - nn) * z * (one - z)
+            da_r = da_n * gh_n[n, j] * r * (one - r)
             dgi[n, j], dgi[n, H + j], dgi[n, 2 * H + j] = da_r, da_z, da_n
             dgh[n, j], dgh[n, H + j], dgh[n, 2 * H + j] = da_r, da_z, da_n * r
             dh_direct[n, j] = d * z
@@ -136,14 +138,14 @@ def rnn_gates_backward(dh_new, h_new, relu, da):
     """-> da (N, H), the gradient of the pre-activation, from h_new itself:
     tanh' = 1 - h'^2, relu' = [h' > 0]. da may be dh_new."""
     N, H = h_new.shape
-    zero = h_new.dtype.type(0)
+    one, zero = h_new.dtype.type(1), h_new.dtype.type(0)
     for n in prange(N):
         for j in range(H):
             y = h_new[n, j]
             if relu:
                 da[n, j] = dh_new[n, j] if y > zero else zero
             else:
-                da[n, j] = dh_new[n, j] * (1 - y * y)
+                da[n, j] = dh_new[n, j] * (one - y * y)
 
 
 # ----------------------------------------------------------------- cells
