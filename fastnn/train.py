@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .nn import CrossEntropyLoss
-from .optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from .optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 
 
 def minibatches(X, Y, batch_size, rng=None, shuffle=True):
@@ -41,13 +41,13 @@ def fit(model, optimizer, X, Y, epochs=1, batch_size=32, X_val=None, Y_val=None,
     (loss, train accuracy, validation accuracy, samples/s, the first group's
     lr). With verbose, one progress line per epoch is redrawn as batches go by.
     scheduler (fastnn.optim.lr_scheduler) steps once after each epoch;
-    ReduceLROnPlateau is given the epoch's training loss, and OneCycleLR,
-    a schedule over batches, steps after each batch (make it with epochs and
-    steps_per_epoch = ceil(len(X) / batch_size))."""
+    ReduceLROnPlateau is given the epoch's training loss, and OneCycleLR and
+    CyclicLR, schedules over batches, step after each batch (make OneCycleLR
+    with epochs and steps_per_epoch = ceil(len(X) / batch_size))."""
     loss_fn = CrossEntropyLoss()
     rng = np.random.default_rng(0) if rng is None else rng
     live = verbose and getattr(out, "isatty", lambda: False)()     # redraw only on a terminal
-    per_batch = isinstance(scheduler, OneCycleLR)
+    per_batch = isinstance(scheduler, (OneCycleLR, CyclicLR))
     history = []
     for epoch in range(1, epochs + 1):
         model.train()

@@ -170,6 +170,67 @@ def test_one_cycle_matches_torch(opt_name, kw):
         scheds[0].step()
 
 
+def _cyclic_triangle(t, base, top, up, down, scale=lambda cycle, t: 1.0):
+    """CyclicLR's lr at step t, walked along the triangle: up steps from base to top,
+    down steps back, its height times scale(cycle, t)."""
+    cycle, pos = divmod(t, up + down)
+    height = pos / up if pos <= up else 1 - (pos - up) / down
+    return base + (top - base) * height * scale(cycle + 1, t)
+
+
+@pytest.mark.parametrize("mode, scale", [
+    ("triangular", lambda c, t: 1.0),
+    ("triangular2", lambda c, t: 0.5 ** (c - 1)),
+    ("exp_range", lambda c, t: 0.97 ** t),
+])
+def test_cyclic_lr_walks_its_triangles(mode, scale):
+    """Per group: lr from base_lr up to max_lr in 4 steps, down in 2; momentum the
+    other way, from max_momentum down to base_momentum; made, it sets the base lr."""
+    opt = optim.SGD([{"params": [np.zeros(3)]}, {"params": [np.zeros(2)]}], lr=1.0, momentum=0.5)
+    sched = S.CyclicLR(opt, base_lr=[0.1, 0.01], max_lr=[0.5, 0.05], step_size_up=4, step_size_down=2,
+                       mode=mode, gamma=0.97, base_momentum=0.8, max_momentum=0.9)
+    for t in range(20):
+        want = [_cyclic_triangle(t, b, m, 4, 2, scale) for b, m in ((0.1, 0.5), (0.01, 0.05))]
+        assert sched.get_last_lr() == pytest.approx(want, rel=1e-12), t
+        fall = _cyclic_triangle(t, 0.0, 0.9 - 0.8, 4, 2, scale)
+        assert opt.param_groups[0]["momentum"] == pytest.approx(0.9 - fall, rel=1e-12), t
+        opt.step([np.ones(3), np.ones(2)])
+        sched.step()
+
+
+@pytest.mark.parametrize("opt_name, kw", [
+    ("SGD", dict(base_lr=[0.01, 0.02], max_lr=[0.1, 0.3], step_size_up=5)),
+    ("SGD", dict(base_lr=0.01, max_lr=0.1, step_size_up=3, step_size_down=7, mode="triangular2")),
+    ("Adam", dict(base_lr=0.001, max_lr=0.01, step_size_up=4, mode="exp_range", gamma=0.9, base_momentum=0.85,
+                  max_momentum=0.95)),
+    ("RMSprop", dict(base_lr=0.001, max_lr=0.004, step_size_up=2, step_size_down=3,
+                     scale_fn=lambda x: 1 / (1 + 0.1 * x), scale_mode="iterations")),
+    ("SGD", dict(base_lr=0.05, max_lr=0.2, step_size_up=3, scale_fn=lambda c: 0.8 ** c, cycle_momentum=False)),
+])
+def test_cyclic_lr_matches_torch(opt_name, kw):
+    """The lrs and the momenta (SGD's, RMSprop's, or Adam's beta1) it sets at every
+    step, over several cycles; then resumed from its state dict, with last_epoch."""
+    torch = pytest.importorskip("torch")
+    extra = dict(momentum=0.9) if opt_name in ("SGD", "RMSprop") else {}
+    ours = getattr(optim, opt_name)([{"params": [np.zeros(3)]}, {"params": [np.zeros(2)]}], lr=0.1, **extra)
+    t_params = [torch.zeros(3), torch.zeros(2)]
+    theirs = getattr(torch.optim, opt_name)([{"params": t_params[:1]}, {"params": t_params[1:]}], lr=0.1, **extra)
+    scheds = [S.CyclicLR(ours, **kw), torch.optim.lr_scheduler.CyclicLR(theirs, **kw)]
+    momentum = "betas" if opt_name == "Adam" else "momentum"
+    for step in range(30):
+        assert scheds[0].get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12), step
+        assert [g["lr"] for g in ours.param_groups] == pytest.approx([g["lr"] for g in theirs.param_groups])
+        for ours_group, their_group in zip(ours.param_groups, theirs.param_groups):
+            assert ours_group[momentum] == pytest.approx(their_group[momentum], rel=1e-12), step
+        _train_step(torch, ours, theirs, t_params, scheds)
+    resumed = S.CyclicLR(ours, **kw, last_epoch=scheds[0].last_epoch)
+    resumed.load_state_dict(scheds[0].state_dict())
+    for _ in range(5):
+        for s in (resumed, scheds[1]):
+            s.step()
+        assert resumed.get_last_lr() == pytest.approx(scheds[1].get_last_lr(), rel=1e-12)
+
+
 @pytest.mark.parametrize("make", [
     # a linear warm-up, then cosine annealing
     lambda m, opt: m.SequentialLR(opt, [m.LinearLR(opt, start_factor=0.1, total_iters=4),
@@ -254,6 +315,11 @@ def test_reduce_on_plateau_matches_torch(rng, kw):
      "anneal_strategy must be 'cos' or 'linear'"),
     (lambda opt: S.OneCycleLR(optim.Adam([np.zeros(2)]), 0.1, total_steps=10, pct_start=1.5), ValueError,
      r"pct_start must be in \[0.0, 1.0\]"),
+    (lambda opt: S.CyclicLR(opt, 0.01, 0.1, mode="triangle"), ValueError,
+     "mode must be 'triangular', 'triangular2' or 'exp_range'"),
+    (lambda opt: S.CyclicLR(opt, 0.01, 0.1, step_size_up=0), ValueError, r"step_size_up must be in \(0.0, inf\]"),
+    (lambda opt: S.CyclicLR(opt, [0.01], 0.1), ValueError, "base_lr has 1 values, expected one per param group"),
+    (lambda opt: S.CyclicLR(opt, 0.01, 0.1, scale_fn=0.5), TypeError, "scale_fn must be a function"),
     (lambda opt: S.SequentialLR(opt, [S.StepLR(opt, 2), S.StepLR(opt, 3)], milestones=[]), ValueError,
      "2 schedulers need 1 milestones, got 0"),
     (lambda opt: S.SequentialLR(opt, [S.StepLR(opt, 2), S.ReduceLROnPlateau(opt)], milestones=[3]), TypeError,

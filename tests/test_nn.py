@@ -357,6 +357,19 @@ def test_fit_steps_one_cycle_once_a_batch(rng):
     assert history[0]["lr"] == pytest.approx(0.02 + (0.5 - 0.02) * (1 - np.cos(np.pi * 3 / peak)) / 2)
 
 
+def test_fit_steps_cyclic_lr_once_a_batch(rng):
+    """CyclicLR too is a schedule over batches: 2 epochs of 3 batches take 6 steps,
+    and the lr recorded at the end of epoch 1 is that of step 3."""
+    fastnn.manual_seed(0)
+    X, Y = rand((50, 2), np.float32, rng), rng.integers(0, 2, 50)
+    model = nn.Sequential(nn.Linear(2, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
+    history = train.fit(model, opt, X, Y, epochs=2, batch_size=20, verbose=False, rng=rng, scheduler=sched)
+    assert sched.last_epoch == 6
+    assert history[0]["lr"] == pytest.approx(0.01 + 0.09 * 3 / 4)
+
+
 def test_fit_gives_reduce_on_plateau_the_training_loss(rng):
     """A learning rate far too high: the loss stalls, and the plateau scheduler lowers it."""
     fastnn.manual_seed(0)

@@ -34,6 +34,11 @@ is made). With epoch e = last_epoch, the rules, from torch's documentation:
                        pct_start of total_steps, then down to that / final_div_factor
                        (cosine or linear; Smith & Topin, 2017); momentum (or Adam's
                        beta1) cycles the other way, between max_ and base_momentum
+    CyclicLR           once a batch: triangles between base_lr and max_lr, up over
+                       step_size_up steps and down over step_size_down (Smith, 2017),
+                       their height scaled by the cycle (triangular2: halved each cycle)
+                       or by the step (exp_range: gamma^step), or by scale_fn;
+                       momentum cycles the other way, as OneCycleLR's
 
 SequentialLR runs one scheduler after another, switching at each milestone
 epoch (the next one restarts at its epoch 0); ChainedScheduler steps several
@@ -62,7 +67,7 @@ from .. import _checks as chk
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingWarmRestarts",
-           "OneCycleLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"]
+           "OneCycleLR", "CyclicLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"]
 
 
 class LRScheduler:
@@ -363,6 +368,22 @@ def _per_group_values(name, arg, value, groups):
     return [chk.real(name, f"{arg}[{i}]", v, 0.0, None) for i, v in enumerate(values)]
 
 
+def _momentum_key(name, optimizer):
+    """'momentum' (SGD, RMSprop) or 'betas' (Adam, AdamW: beta1 cycles)."""
+    defaults = getattr(optimizer, "defaults", {})
+    if "momentum" not in defaults and "betas" not in defaults:
+        raise ValueError(f"{name}: cycle_momentum needs an optimizer with momentum or betas "
+                         f"(SGD, RMSprop, Adam, AdamW), got {type(optimizer).__name__}")
+    return "betas" if "betas" in defaults else "momentum"
+
+
+def _set_momentum(group, use_beta1, m):
+    if use_beta1:
+        group["betas"] = (m, *group["betas"][1:])
+    else:
+        group["momentum"] = m
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy (Smith & Topin, 2017), stepped once a batch: lr from
     max_lr / div_factor up to max_lr over pct_start of total_steps (or epochs *
@@ -405,24 +426,14 @@ class OneCycleLR(LRScheduler):
                 group["max_lr"] = top
                 group["min_lr"] = group["initial_lr"] / final_div
         if self.cycle_momentum:
-            defaults = getattr(optimizer, "defaults", {})
-            if "momentum" not in defaults and "betas" not in defaults:
-                raise ValueError(f"{name}: cycle_momentum needs an optimizer with momentum or betas "
-                                 f"(SGD, RMSprop, Adam, AdamW), got {type(optimizer).__name__}")
-            self.use_beta1 = "betas" in defaults
+            self.use_beta1 = _momentum_key(name, optimizer) == "betas"
             if last_epoch == -1:
                 tops = _per_group_values(name, "max_momentum", max_momentum, groups)
                 bases = _per_group_values(name, "base_momentum", base_momentum, groups)
                 for group, top, base in zip(groups, tops, bases):
-                    self._set_momentum(group, top)
+                    _set_momentum(group, self.use_beta1, top)
                     group["max_momentum"], group["base_momentum"] = top, base
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, m):
-        if self.use_beta1:
-            group["betas"] = (m, *group["betas"][1:])
-        else:
-            group["momentum"] = m
 
     def _anneal(self, start, end, pct):
         if self.anneal_strategy == "cos":
@@ -441,10 +452,86 @@ class OneCycleLR(LRScheduler):
                     pct = (step - start_step) / (end_step - start_step)
                     lrs.append(self._anneal(group[lr0], group[lr1], pct))
                     if self.cycle_momentum:
-                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                        _set_momentum(group, self.use_beta1, self._anneal(group[m0], group[m1], pct))
                     break
                 start_step = end_step
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017), stepped once a batch. With
+    c = floor(1 + t / T) the cycle of step t, T = step_size_up + step_size_down,
+    x = 1 + t / T - c its position in it, and h the triangle's height there
+    (x / r on the way up, r = step_size_up / T, (x - 1) / (r - 1) down):
+
+        lr = base_lr + (max_lr - base_lr) h scale,   momentum = max_momentum - (max_momentum - base_momentum) h scale
+
+    scale = scale_fn(c) (scale_mode 'cycle') or scale_fn(t) ('iterations'):
+    1 for mode 'triangular', 1 / 2^(c - 1) for 'triangular2', gamma^t for
+    'exp_range', or the given scale_fn. Making it sets each group's lr to
+    base_lr (and its momentum, or Adam's beta1, to max_momentum), as torch's."""
+
+    _SCALE_MODES = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        name = "CyclicLR"
+        groups = _param_groups(name, optimizer)
+        base_lrs = _per_group_values(name, "base_lr", base_lr, groups)
+        if last_epoch == -1:
+            for group, lr in zip(groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = _per_group_values(name, "max_lr", max_lr, groups)
+        up = chk.real(name, "step_size_up", step_size_up, 0.0, None, lo_open=True)
+        down = up if step_size_down is None else chk.real(name, "step_size_down", step_size_down, 0.0, None,
+                                                          lo_open=True)
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        self.gamma = chk.real(name, "gamma", gamma, 0.0, None)
+        if scale_fn is not None:
+            if not callable(scale_fn):
+                raise TypeError(f"{name}: scale_fn must be a function of the cycle or the step, got {scale_fn!r}")
+            self.scale_mode = chk.choice(name, "scale_mode", scale_mode, ("cycle", "iterations"))
+        else:
+            self.scale_mode = self._SCALE_MODES[chk.choice(name, "mode", mode, tuple(self._SCALE_MODES))]
+        self.mode, self._scale_fn = mode, scale_fn
+        self.cycle_momentum = chk.flag(name, "cycle_momentum", cycle_momentum)
+        if self.cycle_momentum:
+            self.use_beta1 = _momentum_key(name, optimizer) == "betas"
+            self.base_momentums = _per_group_values(name, "base_momentum", base_momentum, groups)
+            self.max_momentums = _per_group_values(name, "max_momentum", max_momentum, groups)
+            if last_epoch == -1:
+                for group, top, base in zip(groups, self.max_momentums, self.base_momentums):
+                    _set_momentum(group, self.use_beta1, top)
+                    group["max_momentum"], group["base_momentum"] = top, base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        if self._scale_fn is not None:
+            return self._scale_fn(x)
+        if self.mode == "triangular2":
+            return 1 / 2.0 ** (x - 1)
+        if self.mode == "exp_range":
+            return self.gamma ** x
+        return 1.0
+
+    def _next_lrs(self):
+        t = self.last_epoch
+        cycle = math.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
+        lrs = [base + (top - base) * height * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, base, top in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, self.use_beta1, top - (top - base) * height * scale)
+        return lrs
+
+    def state_dict(self):
+        """As the base class's, less a scale_fn given (code, as torch leaves out too)."""
+        return {k: v for k, v in super().state_dict().items() if k != "_scale_fn"}
 
 
 def _check_schedulers(name, optimizer, schedulers):
