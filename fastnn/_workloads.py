@@ -74,6 +74,24 @@ def _max_pool(k, s, p):
     return build
 
 
+def _loss_impls(name, logits, target, kw):
+    """fastnn's, the reference's and (when installed) torch's loss `name` with its
+    logits gradient, each as one call of the fused forward and backward."""
+    impls = {"fastnn": lambda: getattr(F, name)(logits, target, **kw),
+             "reference": lambda: getattr(R, name)(logits, target, **kw)}
+    torch = _torch()
+    if torch:
+        tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
+        tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        fn = getattr(torch.nn.functional, name)
+
+        def torch_loss():
+            loss = fn(tl, tt, **tkw)
+            return loss.item(), torch.autograd.grad(loss, tl)
+        impls["torch"] = torch_loss
+    return impls
+
+
 def _cross_entropy(**options):
     """Softmax cross-entropy over 4096 (1024 quick) rows of 1000 classes, with
     torch's options (`weight=True`: random class weights)."""
@@ -84,18 +102,7 @@ def _cross_entropy(**options):
         kw = dict(options)
         if kw.get("weight"):
             kw["weight"] = rng.uniform(0.5, 2, 1000).astype(np.float32)
-        impls = {"fastnn": lambda: F.cross_entropy(logits, target, **kw),
-                 "reference": lambda: R.cross_entropy(logits, target, **kw)}
-        torch = _torch()
-        if torch:
-            tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
-            tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-
-            def torch_ce():
-                loss = torch.nn.functional.cross_entropy(tl, tt, **tkw)
-                return loss.item(), torch.autograd.grad(loss, tl)
-            impls["torch"] = torch_ce
-        return impls
+        return _loss_impls("cross_entropy", logits, target, kw)
     return build
 
 
@@ -111,18 +118,7 @@ def _bce_with_logits(weighted=False):
         if weighted:
             kw = dict(weight=rng.uniform(0.5, 2, (shape[0], 1)).astype(np.float32),
                       pos_weight=rng.uniform(1, 4, shape[1]).astype(np.float32))
-        impls = {"fastnn": lambda: F.binary_cross_entropy_with_logits(logits, target, **kw),
-                 "reference": lambda: R.binary_cross_entropy_with_logits(logits, target, **kw)}
-        torch = _torch()
-        if torch:
-            tl, tt = torch.tensor(logits, requires_grad=True), torch.tensor(target)
-            tkw = {k: torch.tensor(v) for k, v in kw.items()}
-
-            def torch_bce():
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(tl, tt, **tkw)
-                return loss.item(), torch.autograd.grad(loss, tl)
-            impls["torch"] = torch_bce
-        return impls
+        return _loss_impls("binary_cross_entropy_with_logits", logits, target, kw)
     return build
 
 

@@ -342,32 +342,25 @@ def test_a_small_model_learns(rng):
     assert [h["lr"] for h in history[19:21]] == [0.02, 0.01] and opt.param_groups[0]["lr"] == 0.005
 
 
-def test_fit_steps_one_cycle_once_a_batch(rng):
-    """OneCycleLR's schedule is over batches: 5 epochs of 3 batches take its 15 steps
-    (as in torch, the last one past the lr the last batch used, that of step 14), and
-    the lr recorded at the end of epoch 1 is that of step 3."""
+@pytest.mark.parametrize("make, epochs, want_lr", [
+    # 5 epochs of 3 batches take OneCycleLR's 15 steps (as in torch, the last one past the
+    # lr the last batch used, that of step 14); its warm-up's last step is 0.3 * 15 - 1
+    (lambda opt: optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, epochs=5, steps_per_epoch=3), 5,
+     0.02 + (0.5 - 0.02) * (1 - np.cos(np.pi * 3 / 3.5)) / 2),
+    (lambda opt: optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4), 2,
+     0.01 + 0.09 * 3 / 4),
+], ids=["OneCycleLR", "CyclicLR"])
+def test_fit_steps_batch_schedules_once_a_batch(rng, make, epochs, want_lr):
+    """OneCycleLR and CyclicLR are schedules over batches: 3 batches an epoch take 3
+    steps, and the lr recorded at the end of epoch 1 is that of step 3."""
     fastnn.manual_seed(0)
     X, Y = rand((50, 2), np.float32, rng), rng.integers(0, 2, 50)
     model = nn.Sequential(nn.Linear(2, 2))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, epochs=5, steps_per_epoch=3)
-    history = train.fit(model, opt, X, Y, epochs=5, batch_size=20, verbose=False, rng=rng, scheduler=sched)
-    assert sched.last_epoch == 15
-    peak = 0.3 * 15 - 1                 # the last step of the warm-up: 3.5
-    assert history[0]["lr"] == pytest.approx(0.02 + (0.5 - 0.02) * (1 - np.cos(np.pi * 3 / peak)) / 2)
-
-
-def test_fit_steps_cyclic_lr_once_a_batch(rng):
-    """CyclicLR too is a schedule over batches: 2 epochs of 3 batches take 6 steps,
-    and the lr recorded at the end of epoch 1 is that of step 3."""
-    fastnn.manual_seed(0)
-    X, Y = rand((50, 2), np.float32, rng), rng.integers(0, 2, 50)
-    model = nn.Sequential(nn.Linear(2, 2))
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    sched = optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
-    history = train.fit(model, opt, X, Y, epochs=2, batch_size=20, verbose=False, rng=rng, scheduler=sched)
-    assert sched.last_epoch == 6
-    assert history[0]["lr"] == pytest.approx(0.01 + 0.09 * 3 / 4)
+    sched = make(opt)
+    history = train.fit(model, opt, X, Y, epochs=epochs, batch_size=20, verbose=False, rng=rng, scheduler=sched)
+    assert sched.last_epoch == 3 * epochs
+    assert history[0]["lr"] == pytest.approx(want_lr)
 
 
 def test_fit_gives_reduce_on_plateau_the_training_loss(rng):

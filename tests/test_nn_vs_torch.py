@@ -120,14 +120,18 @@ def test_cross_entropy_loss_options_match_torch(rng, reduction):
     w = rand((5,), np.float32, rng, 0.5, 2)
     options = dict(ignore_index=-1, reduction=reduction, label_smoothing=0.15)
     ours, theirs = nn.CrossEntropyLoss(w, **options), torch.nn.CrossEntropyLoss(torch.tensor(w), **options)
-    tx = torch.tensor(x, requires_grad=True)
-    tl = theirs(tx, torch.tensor(t))
-    assert_close(np.asarray(ours(x, t), np.float32), tl.detach().numpy(), rtol=1e-5)
-    dloss = rand(tl.shape, np.float32, rng, 0.5, 2)
-    tl.backward(torch.tensor(dloss))
-    assert_close(ours.backward(dloss if reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
+    _compare_loss_modules(rng, ours, theirs, x, t)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
 
+
+def _compare_loss_modules(rng, ours, theirs, x, target):
+    """The loss, then the gradient given a random dloss (a number, or one a loss for 'none')."""
+    tx = torch.tensor(x, requires_grad=True)
+    tl = theirs(tx, torch.tensor(target))
+    assert_close(np.asarray(ours(x, target), np.float32), tl.detach().numpy(), rtol=1e-5)
+    dloss = rand(tl.shape, np.float32, rng, 0.5, 2)
+    tl.backward(torch.tensor(dloss))
+    assert_close(ours.backward(dloss if ours.reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -140,10 +144,5 @@ def test_bce_with_logits_loss_options_match_torch(rng, reduction):
     w, p = rand((6, 1), np.float32, rng, 0.5, 2), rand((5,), np.float32, rng, 1, 4)
     ours = nn.BCEWithLogitsLoss(w, reduction=reduction, pos_weight=p)
     theirs = torch.nn.BCEWithLogitsLoss(torch.tensor(w), reduction=reduction, pos_weight=torch.tensor(p))
-    tx = torch.tensor(x, requires_grad=True)
-    tl = theirs(tx, torch.tensor(y))
-    assert_close(np.asarray(ours(x, y), np.float32), tl.detach().numpy(), rtol=1e-5)
-    dloss = rand(tl.shape, np.float32, rng, 0.5, 2)
-    tl.backward(torch.tensor(dloss))
-    assert_close(ours.backward(dloss if reduction == "none" else float(dloss)), tx.grad.numpy(), rtol=1e-5)
+    _compare_loss_modules(rng, ours, theirs, x, y)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "pos_weight"]
