@@ -282,9 +282,9 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, reduction="mea
     lanes, weight, pos_weight = _broadcast_lanes(shape, weight, pos_weight, dev=dev)
     partial = _alloc.empty((-(-n // _BCE_CHUNK),), np.float64, dev)
     grad_scale = 1.0 / n if reduction == "mean" else 1.0
-    k.bce_with_logits_forward_backward(_contig(logits, dev, lanes), _contig(target, dev, lanes), weight,
-                                       pos_weight, grad_scale, partial,
-                                       None if loss is None else _view(loss, lanes, dev), _view(dlogits, lanes, dev))
+    k.bce_with_logits_forward_backward(_contig(logits, dev, lanes), _contig(target, dev, lanes), weight, pos_weight,
+                                       grad_scale, partial, None if loss is None else _view(loss, lanes, dev),
+                                       _view(dlogits, lanes, dev))
     if loss is not None:
         return loss, dlogits
     total = float((k.to_host(partial) if dev else partial).sum())
@@ -303,7 +303,8 @@ def _broadcast_lanes(shape, *operands, dev):
     for axis, size in enumerate(shape):
         if size == 1:
             continue
-        varies = tuple(s[axis - len(shape) + len(s)] != 1 if axis >= len(shape) - len(s) else False for s in given)
+        pad = [len(shape) - len(s) for s in given]     # an operand's axes align with shape's last ones
+        varies = tuple(axis >= p and s[axis - p] != 1 for s, p in zip(given, pad))
         if lanes and full[-1] == varies:
             lanes[-1] *= size
         else:

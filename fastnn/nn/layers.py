@@ -398,7 +398,8 @@ def _times_dloss(fn, dlogits, dloss, reduction, class_axis):
         if isinstance(dloss, np.ndarray) and dloss.ndim == 0:
             dloss = dloss[()]
         if not isinstance(dloss, numbers.Real) or isinstance(dloss, bool):
-            raise TypeError(f"{fn}.backward: dloss must be a number for reduction={reduction!r}, got {dloss!r}")
+            raise TypeError(f"{fn}.backward: dloss must be a number for reduction={reduction!r}, "
+                            f"got {dloss!r}")
         if not on_device:
             return dlogits * dlogits.dtype.type(dloss)
         return _device_scale(dlogits, float(dloss), (1, math.prod(shape), 1))

@@ -44,7 +44,8 @@ def _forward_backward(x, y, M, I, w, has_w, p, has_p, grad_scale, partial, loss,
         s += l
         if keep_loss:
             loss[j] = l
-        dx[j] = (wj * scale) * (lw * ((one if v >= zero else e) / (one + e)) - pw * target)     # NaN stays NaN
+        sig = (one if v >= zero else e) / (one + e)            # NaN stays NaN
+        dx[j] = (wj * scale) * (lw * sig - pw * target)
     buf = cuda.shared.array(THREADS, float64)
     buf[t] = s
     cuda.syncthreads()
