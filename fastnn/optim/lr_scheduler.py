@@ -368,13 +368,14 @@ def _per_group_values(name, arg, value, groups):
     return [chk.real(name, f"{arg}[{i}]", v, 0.0, None) for i, v in enumerate(values)]
 
 
-def _momentum_key(name, optimizer):
-    """'momentum' (SGD, RMSprop) or 'betas' (Adam, AdamW: beta1 cycles)."""
+def _uses_beta1(name, optimizer):
+    """Whether a cycled momentum is beta1 of 'betas' (Adam, AdamW), not 'momentum'
+    (SGD, RMSprop)."""
     defaults = getattr(optimizer, "defaults", {})
     if "momentum" not in defaults and "betas" not in defaults:
         raise ValueError(f"{name}: cycle_momentum needs an optimizer with momentum or betas "
                          f"(SGD, RMSprop, Adam, AdamW), got {type(optimizer).__name__}")
-    return "betas" if "betas" in defaults else "momentum"
+    return "betas" in defaults
 
 
 def _set_momentum(group, use_beta1, m):
@@ -426,7 +427,7 @@ class OneCycleLR(LRScheduler):
                 group["max_lr"] = top
                 group["min_lr"] = group["initial_lr"] / final_div
         if self.cycle_momentum:
-            self.use_beta1 = _momentum_key(name, optimizer) == "betas"
+            self.use_beta1 = _uses_beta1(name, optimizer)
             if last_epoch == -1:
                 tops = _per_group_values(name, "max_momentum", max_momentum, groups)
                 bases = _per_group_values(name, "base_momentum", base_momentum, groups)
@@ -464,7 +465,8 @@ class CyclicLR(LRScheduler):
     x = 1 + t / T - c its position in it, and h the triangle's height there
     (x / r on the way up, r = step_size_up / T, (x - 1) / (r - 1) down):
 
-        lr = base_lr + (max_lr - base_lr) h scale,   momentum = max_momentum - (max_momentum - base_momentum) h scale
+        lr = base_lr + (max_lr - base_lr) h scale
+        momentum = max_momentum - (max_momentum - base_momentum) h scale
 
     scale = scale_fn(c) (scale_mode 'cycle') or scale_fn(t) ('iterations'):
     1 for mode 'triangular', 1 / 2^(c - 1) for 'triangular2', gamma^t for
@@ -498,7 +500,7 @@ class CyclicLR(LRScheduler):
         self.mode, self._scale_fn = mode, scale_fn
         self.cycle_momentum = chk.flag(name, "cycle_momentum", cycle_momentum)
         if self.cycle_momentum:
-            self.use_beta1 = _momentum_key(name, optimizer) == "betas"
+            self.use_beta1 = _uses_beta1(name, optimizer)
             self.base_momentums = _per_group_values(name, "base_momentum", base_momentum, groups)
             self.max_momentums = _per_group_values(name, "max_momentum", max_momentum, groups)
             if last_epoch == -1:
