@@ -380,7 +380,7 @@ def bce_args(fn, logits, target, weight=None, reduction="mean", pos_weight=None,
     shape = shape_of(logits)
     check_shape(fn, "target", target, shape, "(the shape of logits)")
     for name, a in (("weight", weight), ("pos_weight", pos_weight)):
-        if a is not None and (len(shape_of(a)) > len(shape) or _broadcast_shape(shape_of(a), shape) != shape):
+        if a is not None and _broadcast_shape(shape_of(a), shape) != shape:     # more axes give a longer shape
             raise ValueError(f"{fn}: {name} has shape {shape_of(a)}, expected a shape that broadcasts to "
                              f"logits' shape {shape}")
     return dtype, dev, choice(fn, "reduction", reduction, ("mean", "sum", "none"))

@@ -326,11 +326,11 @@ def _broadcast_lanes(shape, *operands, dev):
 
 def _broadcast_copy(a, shape, on_device):
     """a written out to `shape` (from a broadcastable shape), C-contiguous."""
+    out = np.ascontiguousarray(np.broadcast_to(_kernels(True).to_host(a) if on_device else a, shape))
     if not on_device:
-        return np.ascontiguousarray(np.broadcast_to(a, shape))
+        return out
     from numba import cuda
-    host = np.ascontiguousarray(np.broadcast_to(_kernels(True).to_host(a), shape))
-    return cuda.to_device(host)
+    return cuda.to_device(out)
 
 
 # ---------------------------------------------------------------- linear
