@@ -7,8 +7,11 @@ briefly on scikit-learn's bundled digits. Ratios are what to read: absolute
 times move with the machine's load.
 """
 import argparse
+import ctypes
+import os
 import platform
 import sys
+import textwrap
 import time
 
 import numba
@@ -38,7 +41,37 @@ def _environment():
         pass
     return (f"fastnn {fastnn.__version__} | numpy {np.__version__} | numba {numba.__version__} "
             f"({numba.config.NUMBA_NUM_THREADS} threads) | torch {torch} | "
-            f"python {platform.python_version()}")
+            f"python {platform.python_version()}\nBLAS: {_blas()}")
+
+
+def _blas():
+    """NumPy's BLAS and, for OpenBLAS, the kernels it runs: conv2d, linear and the
+    recurrences are mostly GEMM, and OpenBLAS's AVX2 and AVX-512 kernels differ 2x."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    core = _openblas_core()
+    if core is None:
+        return blas["name"]
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return f"{blas['name']}, {core} kernels" + (f" (set by OPENBLAS_CORETYPE={forced})" if forced else "")
+
+
+def _openblas_core():
+    """What the OpenBLAS loaded in this process reports as its kernels' CPU ("Haswell",
+    "SkylakeX"...): the one it detected, or OPENBLAS_CORETYPE. None where it cannot be
+    asked (not Linux, not OpenBLAS)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        return None
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            corename = getattr(lib, name, None)
+            if corename is not None:
+                corename.restype = ctypes.c_char_p
+                return corename().decode().strip()
+    return None
 
 
 def benchmark_table(quick, out):
@@ -57,7 +90,9 @@ def benchmark_table(quick, out):
             extra = f"  {FLOPS[w.name] / t['fastnn'] / 1e9:.0f} GFLOP/s"
         if not quick and w.name in BYTES:
             extra = f"  {BYTES[w.name] / t['fastnn'] / 1e9:.0f} GB/s"
-        out.write(f"  {w.description:<58} {t['fastnn'] * 1e3:9.2f} ms  {ref:7.1f}x  {vs_torch}{extra}\n")
+        *first, last = textwrap.wrap(w.description, 58, subsequent_indent="    ")
+        out.write("".join(f"  {line}\n" for line in first))
+        out.write(f"  {last:<58} {t['fastnn'] * 1e3:9.2f} ms  {ref:7.1f}x  {vs_torch}{extra}\n")
         out.flush()
     return rows
 
