@@ -166,6 +166,8 @@ def compile_all():
                               (a1, a1, i, i, i, i, i, i, v, v, a1, i))
                 for backward in (False, True):
                     build(pool._tiled_2x2(dtype, tile, backward), (a1, a1, i, i, i, i, a1, i))
+        for adaptive in pool._adaptive_avg(dtype):
+            build(adaptive, (a2, i, i, i, i, a2, i), dtype == np.float32)
         for wide in (False, True):
             normalize, grad_input = batchnorm._pointwise(wide)
             build(normalize, (a1, i, i, a1, a1, flag, flag, f64[::1], f64[::1], a1))

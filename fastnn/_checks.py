@@ -308,6 +308,35 @@ def pool2d_backward_args(fn, dy, x, kernel_size, stride, padding, allow_device=T
     return dtype, dev, g
 
 
+class AdaptivePoolGeom(NamedTuple):
+    N: int
+    C: int
+    H: int
+    W: int
+    OH: int
+    OW: int
+
+
+def adaptive_pool2d_args(fn, x, output_size, allow_device=True):
+    """torch's output_size: an int or an (h, w) pair of ints >= 0, None in the pair
+    keeping the input's size along that axis."""
+    dtype, dev = float_arrays(fn, allow_device, x=x)
+    check_ndim(fn, "x", x, 4, "(N, C, H, W)")
+    nonempty(fn, "x", x, batch_may_be_empty=True)
+    N, C, H, W = shape_of(x)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        output_size = tuple(size if e is None else e for e, size in zip(output_size, (H, W)))
+    OH, OW = pair(fn, "output_size", output_size, 0)
+    return dtype, dev, AdaptivePoolGeom(N, C, H, W, OH, OW)
+
+
+def adaptive_pool2d_backward_args(fn, dy, x, output_size, allow_device=True):
+    float_arrays(fn, allow_device, dy=dy, x=x)
+    dtype, dev, g = adaptive_pool2d_args(fn, x, output_size, allow_device)
+    check_shape(fn, "dy", dy, (g.N, g.C, g.OH, g.OW), "(the shape of the pooling output)")
+    return dtype, dev, g
+
+
 def softmax_args(fn, x, axis, allow_device=True):
     dtype, dev = float_arrays(fn, allow_device, x=x)
     if len(shape_of(x)) == 0:

@@ -20,7 +20,7 @@ from .kernels.cpu._threads import serial_if_small
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-    "avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
+    "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
     "binary_cross_entropy_with_logits", "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
     "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
     "dropout", "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward",
@@ -158,6 +158,27 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     dtype, dev, g = chk.pool2d_backward_args("avg_pool2d_backward", dy, x, kernel_size, stride, padding)
     dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
     _kernels(dev).avg_pool2d_backward(_contig(dy, dev), g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, dx)
+    return dx
+
+
+@_sized_by_first_array
+def adaptive_avg_pool2d(x, output_size):
+    """x (N, C, H, W) -> y (N, C, OH, OW), as torch's: y[..., i, j] is the mean of
+    rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1 and of the columns likewise.
+    output_size: an int or an (OH, OW) pair, None keeping that axis's size;
+    1 is global average pooling."""
+    dtype, dev, g = chk.adaptive_pool2d_args("adaptive_avg_pool2d", x, output_size)
+    y = _alloc.empty((g.N, g.C, g.OH, g.OW), dtype, dev)
+    _kernels(dev).adaptive_avg_pool2d_forward(_contig(x, dev), y)
+    return y
+
+
+@_sized_by_first_array
+def adaptive_avg_pool2d_backward(dy, x, output_size):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W): each window's dy spread evenly over it."""
+    dtype, dev, g = chk.adaptive_pool2d_backward_args("adaptive_avg_pool2d_backward", dy, x, output_size)
+    dx = _alloc.empty((g.N, g.C, g.H, g.W), dtype, dev)
+    _kernels(dev).adaptive_avg_pool2d_backward(_contig(dy, dev), dx)
     return dx
 
 

@@ -102,6 +102,16 @@ def test_pooling(rng, dtype, k, s, p, tiles, monkeypatch):
         check(op + "_backward", rand(y.shape, dtype, rng), narrow, k, s, p)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_avg_pooling(rng, dtype):
+    # overlapping windows of two sizes, more outputs than inputs, global pooling
+    x = rand((2, 2, 7, 5), dtype, rng)
+    x[0, 1, 2, 3] = np.nan
+    for size in ((3, 2), (9, None), 1):
+        (y,) = check("adaptive_avg_pool2d", x, size)
+        check("adaptive_avg_pool2d_backward", rand(y.shape, dtype, rng), x, size)
+
+
 def test_pool_tiles_only_planes_indexed_in_32_bits():
     """The tiles index within a plane in 32 bits; a larger input or output plane
     goes to the per-thread kernels (planes that large do not fit a test)."""
@@ -337,6 +347,8 @@ def test_an_empty_batch(rng):
     for pool in ("max_pool2d", "avg_pool2d"):
         check(pool, images, 3, 1, 1)
         check(pool + "_backward", rand((0, 2, 5, 4), np.float32, rng), images, 3, 1, 1)
+    check("adaptive_avg_pool2d", images, 2)
+    check("adaptive_avg_pool2d_backward", rand((0, 2, 2, 2), np.float32, rng), images, 2)
     _check_rnn(rng, np.float32, (False, True), N=0)
 
 

@@ -42,6 +42,7 @@ MODULES = [
     ("conv", lambda: nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, **F64), (2, 2, 5, 4)),
     ("maxpool", lambda: nn.MaxPool2d(2), (2, 3, 4, 6)),
     ("avgpool", lambda: nn.AvgPool2d(3, 2, 1), (1, 2, 5, 5)),
+    ("adaptive_avgpool", lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 2, 5, 4)),
     ("activations", lambda: nn.Sequential(nn.Linear(4, 6, **F64), nn.Tanh(), nn.Linear(6, 6, **F64),
                                           nn.Sigmoid(), nn.Linear(6, 5, **F64), nn.LeakyReLU(0.1),
                                           nn.Softmax(1)), (3, 4)),

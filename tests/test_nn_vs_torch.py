@@ -31,7 +31,13 @@ def _compare_grads(ours, theirs):
      lambda: torch.nn.Sequential(torch.nn.BatchNorm1d(3), torch.nn.Linear(5, 4), torch.nn.ReLU(),
                                  torch.nn.Linear(4, 2)),
      (3, 5)),
-], ids=["cnn", "sequence"])
+    # global average pooling, as at the end of a ResNet, on an odd-sized map
+    (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                           nn.Linear(4, 3)),
+     lambda: torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)),
+     (2, 7, 5)),
+], ids=["cnn", "sequence", "global_pool"])
 @pytest.mark.parametrize("N", [3, 0])
 def test_sequential_model_matches_torch(rng, pair, N):
     make, make_torch, shape = pair

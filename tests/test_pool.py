@@ -68,14 +68,56 @@ def test_max_pool_minus_infinity_inputs_still_get_the_gradient():
     dx = compare_with_reference("max_pool2d_backward", np.full((1, 1, 2, 2), 2.0), x, 2, 2, 1)
     assert dx.sum() == 8.0
 
-@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
-def test_pool_noncontiguous_inputs_give_the_same_result(rng, op):
+# x shape, output_size: windows of varying size that overlap (7 -> 3), global
+# pooling, the identity, more outputs than inputs (windows repeat), None (the
+# input's size), empty outputs and an empty batch.
+ADAPTIVE_CASES = [((2, 3, 7, 9), (3, 4)), ((2, 3, 5, 6), 1), ((1, 2, 4, 6), (4, 6)), ((1, 2, 3, 2), (5, 7)),
+                  ((2, 1, 6, 70), (None, 9)), ((1, 2, 4, 4), (0, 2)), ((0, 2, 4, 5), 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xs, size", ADAPTIVE_CASES)
+def test_adaptive_avg_pool_forward_and_backward_match_reference(rng, dtype, xs, size):
+    x = rand(xs, dtype, rng)
+    y = compare_with_reference("adaptive_avg_pool2d", x, size)
+    compare_with_reference("adaptive_avg_pool2d_backward", rand(y.shape, dtype, rng), x, size)
+
+
+def test_adaptive_avg_pool_nan_stays_in_the_windows_that_hold_it(rng):
+    # 7x5 -> 3x3: rows 0-2, 2-4, 4-6 and columns 0-1, 1-3, 3-4
+    x = rand((1, 2, 7, 5), np.float64, rng)
+    x[0, 0, 2, 3] = np.nan                  # in row windows 0 and 1, column windows 1 and 2
+    y = compare_with_reference("adaptive_avg_pool2d", x, 3)
+    assert np.isnan(y[0, 0]).sum() == 4 and not np.isnan(y[0, 1]).any()
+    dy = rand(y.shape, np.float64, rng)
+    dy[0, 1, 0, 0] = np.inf
+    dx = compare_with_reference("adaptive_avg_pool2d_backward", dy, x, 3)
+    assert np.isinf(dx[0, 1]).sum() == 6 and not np.isinf(dx[0, 0]).any()
+
+
+@pytest.mark.parametrize("size, err, words", [
+    (-1, ValueError, ["output_size", ">= 0", "(-1, -1)"]),
+    ((2, 2.5), TypeError, ["output_size", "(h, w) pair"]),
+    ((2,), TypeError, ["output_size", "(2,)"]),
+    ("2", TypeError, ["output_size", "'2'"]),
+])
+def test_adaptive_avg_pool_rejects_bad_output_size(size, err, words):
+    x = np.linspace(0, 1, 16).reshape(1, 1, 4, 4)
+    for call in (lambda: F.adaptive_avg_pool2d(x, size), lambda: F.adaptive_avg_pool2d_backward(x, x, size)):
+        with pytest.raises(err) as info:
+            call()
+        assert all(word in str(info.value) for word in words), str(info.value)
+
+
+@pytest.mark.parametrize("op, args", [("max_pool2d", (3, 2, 1)), ("avg_pool2d", (3, 2, 1)),
+                                      ("adaptive_avg_pool2d", ((2, 3),))])
+def test_pool_noncontiguous_inputs_give_the_same_result(rng, op, args):
     x = rand((2, 3, 6, 5), np.float32, rng)
-    y = getattr(F, op)(x, 3, 2, 1)
-    np.testing.assert_array_equal(getattr(F, op)(noncontiguous(x), 3, 2, 1), y)
+    y = getattr(F, op)(x, *args)
+    np.testing.assert_array_equal(getattr(F, op)(noncontiguous(x), *args), y)
     dy = rand(y.shape, np.float32, rng)
-    np.testing.assert_array_equal(getattr(F, op + "_backward")(noncontiguous(dy), noncontiguous(x), 3, 2, 1),
-                                  getattr(F, op + "_backward")(dy, x, 3, 2, 1))
+    np.testing.assert_array_equal(getattr(F, op + "_backward")(noncontiguous(dy), noncontiguous(x), *args),
+                                  getattr(F, op + "_backward")(dy, x, *args))
 
 @pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("args, err, words", [

@@ -56,6 +56,16 @@ def test_pooling_property(case, op):
     compare_with_reference(op + "_backward", np.sin(y * 5).astype(x.dtype), x, k, s, p)
 
 
+@given(st.integers(1, 9), st.integers(1, 9), st.one_of(st.none(), st.integers(0, 11)), st.integers(0, 11),
+       dtypes, st.data())
+@SETTINGS
+def test_adaptive_avg_pooling_property(H, W, OH, OW, dtype, data):
+    """Any output size against any input size: smaller, larger, equal, None, 0."""
+    x = data.draw(arrays((data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), H, W), dtype))
+    y = compare_with_reference("adaptive_avg_pool2d", x, (OH, OW))
+    compare_with_reference("adaptive_avg_pool2d_backward", np.sin(y * 5).astype(dtype), x, (OH, OW))
+
+
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.data(), dtypes,
        st.floats(0.1, 1e4))
 @SETTINGS

@@ -76,6 +76,26 @@ def test_pool_backward_matches_finite_differences(rng, xs, k, s, p, op):
     fd_check(lambda x: fwd(x, k, s, p), dict(x=x), dy, dict(x=bwd(dy, x, k, s, p)))
 
 
+@pytest.mark.parametrize("xs, size", [((2, 2, 7, 5), 3), ((1, 1, 3, 2), (5, 4)), ((1, 2, 4, 6), (1, None))])
+def test_adaptive_avg_pool_backward_matches_finite_differences(rng, xs, size):
+    x = rand(xs, rng=rng)
+    y = ref.adaptive_avg_pool2d(x, size)
+    dy = rand(y.shape, rng=rng)
+    fd_check(lambda x: ref.adaptive_avg_pool2d(x, size), dict(x=x), dy,
+             dict(x=ref.adaptive_avg_pool2d_backward(dy, x, size)))
+
+
+def test_adaptive_avg_pool_hand_computed():
+    # 3 columns -> 2: windows [0, 2) and [1, 3) share column 1
+    x = np.array([[[[1., 2., 4.], [8., 16., 32.]]]])
+    assert_close(ref.adaptive_avg_pool2d(x, (1, 2))[0, 0], [[27 / 4, 54 / 4]])
+    # 2 columns -> 3: windows [0, 1), [0, 2), [1, 2)
+    assert_close(ref.adaptive_avg_pool2d(x[..., :2], (2, 3))[0, 0], [[1., 1.5, 2.], [8., 12., 16.]])
+    # column 1 gets a quarter of both windows' gradients
+    assert_close(ref.adaptive_avg_pool2d_backward(np.array([[[[4., 8.]]]]), x, (1, 2))[0, 0],
+                 [[1., 3., 2.], [1., 3., 2.]])
+
+
 def test_pool_hand_computed():
     x = np.array([[[[1., 5., 2.], [3., 4., 8.], [0., -1., 6.]]]])
     assert_close(ref.max_pool2d(x, 2, 1)[0, 0], np.array([[5., 8.], [4., 8.]]))

@@ -52,6 +52,20 @@ def test_pooling(rng, k, s, p, N):
         assert_close(bwd(dy, x, k, s, p), autograd(ty, [tx], dy)[0], rtol=TOL)
 
 
+@pytest.mark.parametrize("size", [(3, 4), 1, (7, None), (9, 2), 0])
+@pytest.mark.parametrize("N", [2, 0])
+def test_adaptive_avg_pooling(rng, size, N):
+    x = rand((N, 3, 7, 6), rng=rng)
+    tx = T(x, True)
+    ty = TF.adaptive_avg_pool2d(tx, size)
+    assert_close(ref.adaptive_avg_pool2d(x, size), ty.detach().numpy(), rtol=TOL)
+    dy = rand(ty.shape, rng=rng)
+    if size == 0:   # torch's backward refuses an empty output; no output depends on x
+        assert_close(ref.adaptive_avg_pool2d_backward(dy, x, size), np.zeros_like(x))
+    else:
+        assert_close(ref.adaptive_avg_pool2d_backward(dy, x, size), autograd(ty, [tx], dy)[0], rtol=TOL)
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_softmax_family(rng, axis):
     x = rand((3, 4, 5), rng=rng, low=-5, high=5)

@@ -61,6 +61,7 @@ def _families(rng):
         "conv": lambda: F.conv2d_backward(F.conv2d(x, w, None, 1, 1), x, w, 1, 1),
         "winograd": lambda: F.conv2d_backward(F.conv2d(xw, ww, None, 1, 1), xw, ww, 1, 1),
         "pool": lambda: F.max_pool2d_backward(F.max_pool2d(x, 2), x, 2),
+        "adaptive_pool": lambda: F.adaptive_avg_pool2d_backward(F.adaptive_avg_pool2d(x, 3), x, 3),
         "softmax": lambda: F.cross_entropy(logits, target)[1] + F.softmax(logits),
         "activations": lambda: F.tanh(F.sigmoid(F.relu(x))),
         "batch_norm": lambda: F.batch_norm_backward(x, F.batch_norm(x, None, None, None, None)[1]),

@@ -94,6 +94,25 @@ class AvgPool2d(_Pool):
     FWD, BWD = staticmethod(F.avg_pool2d), staticmethod(F.avg_pool2d_backward)
 
 
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (OH, OW); 1 is global average pooling,
+    as at the end of torchvision's ResNets."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        self._x = x
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def backward(self, dy):
+        return F.adaptive_avg_pool2d_backward(dy, self._x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
 class ReLU(Module):
     def forward(self, x):
         self._x = x

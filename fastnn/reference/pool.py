@@ -9,6 +9,11 @@ Each output sees a kh x kw window of the padded input, stepped by (sh, sw):
 default). Max's gradient goes to the first maximum of each window in
 row-major order (np.argmax's rule; a NaN counts as the maximum); avg's is
 spread evenly over the window. Windows are built with sliding_window_view.
+
+Adaptive average pooling (torch's adaptive_avg_pool2d) fixes the output size
+(OH, OW) instead: output (i, j) is the mean of rows floor(i*H/OH) ..
+ceil((i+1)*H/OH) - 1 and of the columns likewise, so windows differ in size
+by at most one and neighbours may share a row or column.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -71,3 +76,29 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0):
     share = dy / dtype.type(g.kh * g.kw)
     dwin = np.broadcast_to(share[..., None, None], (g.N, g.C, g.OH, g.OW, g.kh, g.kw))
     return _scatter_windows(dwin, g, dtype)
+
+
+def _adaptive_windows(n_in, n_out):
+    """[start, end) of each of n_out windows along an axis of n_in elements."""
+    return [(i * n_in // n_out, -(-(i + 1) * n_in // n_out)) for i in range(n_out)]
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """x (N, C, H, W) -> y (N, C, OH, OW)."""
+    _, _, g = _checks.adaptive_pool2d_args("adaptive_avg_pool2d", x, output_size, allow_device=False)
+    y = np.empty((g.N, g.C, g.OH, g.OW), x.dtype)
+    for i, (h0, h1) in enumerate(_adaptive_windows(g.H, g.OH)):
+        for j, (w0, w1) in enumerate(_adaptive_windows(g.W, g.OW)):
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return y
+
+
+def adaptive_avg_pool2d_backward(dy, x, output_size):
+    """dy (N, C, OH, OW) -> dx (N, C, H, W)."""
+    dtype, _, g = _checks.adaptive_pool2d_backward_args("adaptive_avg_pool2d_backward", dy, x, output_size,
+                                                        allow_device=False)
+    dx = np.zeros((g.N, g.C, g.H, g.W), dtype)
+    for i, (h0, h1) in enumerate(_adaptive_windows(g.H, g.OH)):
+        for j, (w0, w1) in enumerate(_adaptive_windows(g.W, g.OW)):
+            dx[:, :, h0:h1, w0:w1] += (dy[:, :, i, j] / dtype.type((h1 - h0) * (w1 - w0)))[:, :, None, None]
+    return dx

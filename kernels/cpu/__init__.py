@@ -12,8 +12,9 @@ from .._cache import install as _install_cache_keys
 _install_cache_keys(_caching, ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"))
 
 from .conv import conv2d_backward, conv2d_forward, col2im, im2col  # noqa: E402
-from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
-                   max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
+                   avg_pool2d_forward, max_pool2d_2x2_backward, max_pool2d_2x2_forward, max_pool2d_backward,
+                   max_pool2d_forward)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import (batch_norm_backward, batch_norm_forward_eval, batch_norm_forward_train,

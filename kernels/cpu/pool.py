@@ -1,4 +1,5 @@
-"""Max and average pooling, forward and backward, NCHW (ceil_mode=False).
+"""Max, average and adaptive average pooling, forward and backward, NCHW
+(ceil_mode=False).
 
 Output (i, j) of plane (n, c) pools the window of rows i*sh - ph .. + kh and
 columns j*sw - pw .. + kw. Max treats the padding as -inf: it scans the
@@ -214,3 +215,78 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
                 dst = d[r]
                 for s in range(W):
                     dst[s] += inside[s] * inv
+
+
+# Adaptive average pooling (torch's adaptive_avg_pool2d) fixes the output
+# size instead of the window: output (i, j) averages rows floor(i*H/OH) ..
+# ceil((i+1)*H/OH) - 1 and the columns likewise, so windows differ in size by
+# at most one, neighbours share at most a row or column, and OH > H repeats
+# rows. With so little overlap each window is summed on its own. Planes are
+# often tiny (a ResNet head pools 7x7 to 1x1), so the per-plane costs above
+# would dominate: the windows' bounds come from a table made once a call
+# (four divisions each), and planes are rows of an (N*C, H*W) view, not
+# x[nc // C, nc % C] (two more divisions and a view a plane). Indices are
+# unsigned (np.uintp), as in conv.py: Numba wraps a signed index that might be
+# negative with a compare and select per access, and the sums stay scalar.
+
+@njit(cache=True)
+def _adaptive_windows(n_in, n_out):
+    """(n_out, 2): [start, end) of each window along an axis of n_in elements."""
+    bounds = np.empty((n_out, 2), np.int64)
+    for i in range(n_out):
+        bounds[i, 0] = i * n_in // n_out
+        bounds[i, 1] = ((i + 1) * n_in + n_out - 1) // n_out
+    return bounds
+
+
+@njit(cache=True, inline="always")
+def _row_spans(h0, h1, w0, w1, W):
+    """The window [h0, h1) x [w0, w1) of a flat plane of width W as spans
+    [r*W + c0, r*W + c1) for r in [r0, r1): one span when it covers whole rows."""
+    if w1 - w0 == W:
+        return 0, 1, h0 * W, h1 * W
+    return h0, h1, w0, w1
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def adaptive_avg_pool2d_forward(x, y):
+    """x (N, C, H, W) and y (N, C, OH, OW), both C-contiguous."""
+    N, C, OH, OW = y.shape
+    H, W = x.shape[2], x.shape[3]
+    rows, cols = _adaptive_windows(H, OH), _adaptive_windows(W, OW)
+    xs, ys = x.reshape(N * C, H * W), y.reshape(N * C, OH * OW)
+    for p in prange(N * C):
+        for i in range(OH):
+            h0, h1 = rows[i, 0], rows[i, 1]
+            for j in range(OW):
+                w0, w1 = cols[j, 0], cols[j, 1]
+                acc = y.dtype.type(0)
+                r0, r1, c0, c1 = _row_spans(h0, h1, w0, w1, W)
+                for r in range(r0, r1):
+                    for q in range(np.uintp(r * W + c0), np.uintp(r * W + c1)):
+                        acc += xs[p, q]
+                ys[p, i * OW + j] = acc / y.dtype.type((h1 - h0) * (w1 - w0))
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def adaptive_avg_pool2d_backward(dy, dx):
+    """dy (N, C, OH, OW) and dx (N, C, H, W), both C-contiguous. Windows that
+    tile the plane (H a multiple of OH, W of OW) write their share straight into
+    dx; overlapping ones add it onto zeros."""
+    N, C, OH, OW = dy.shape
+    H, W = dx.shape[2], dx.shape[3]
+    rows, cols = _adaptive_windows(H, OH), _adaptive_windows(W, OW)
+    tiled = OH > 0 and OW > 0 and H % OH == 0 and W % OW == 0
+    gs, ds = dy.reshape(N * C, OH * OW), dx.reshape(N * C, H * W)
+    for p in prange(N * C):
+        if not tiled:
+            ds[p, :] = 0
+        for i in range(OH):
+            h0, h1 = rows[i, 0], rows[i, 1]
+            for j in range(OW):
+                w0, w1 = cols[j, 0], cols[j, 1]
+                share = gs[p, i * OW + j] / dx.dtype.type((h1 - h0) * (w1 - w0))
+                r0, r1, c0, c1 = _row_spans(h0, h1, w0, w1, W)
+                for r in range(r0, r1):
+                    for q in range(np.uintp(r * W + c0), np.uintp(r * W + c1)):
+                        ds[p, q] = share if tiled else ds[p, q] + share

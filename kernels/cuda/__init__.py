@@ -28,8 +28,9 @@ from .dropout import dropout_backward, dropout_forward
 from .gemm import matmul
 from .linear import linear_backward, linear_forward
 from ._memory import cached_bytes, empty_cache
-from .pool import (avg_pool2d_backward, avg_pool2d_forward, max_pool2d_2x2_backward,
-                   max_pool2d_2x2_forward, max_pool2d_backward, max_pool2d_forward)
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
+                   avg_pool2d_forward, max_pool2d_2x2_backward, max_pool2d_2x2_forward, max_pool2d_backward,
+                   max_pool2d_forward)
 from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward, lstm_backward,
                   lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,
                   rnn_cell_forward, rnn_forward)

@@ -21,7 +21,8 @@ constants.
 
 Larger windows (global pooling) fall back to one thread per output or input
 element reading global memory directly, the max backward through a scratch
-array of window argmaxes.
+array of window argmaxes. Adaptive average pooling (windows of varying
+size) runs that way too.
 
 Max keeps the first maximum in row-major order, NaN ranking above every
 number and every input above the padding, as the CPU kernels and the
@@ -516,6 +517,47 @@ def _avg_backward(dy, OH, OW, kh, kw, sh, sw, ph, pw, inv, W, dx, nc0):
         dx[nc, p] = _box_sum(dy, nc, OW, i0, i1, j0, j1, inv * 0) * inv
 
 
+# Adaptive average pooling: output (i, j) averages rows floor(i*H/OH) ..
+# ceil((i+1)*H/OH) - 1 and the columns likewise (kernels/cpu/pool.py). The
+# backward is a gather: input row h lies in windows floor(h*OH/H) ..
+# ceil((h+1)*OH/H) - 1, each dividing by its own size. Sizes are cast to the
+# dtype by a kernel per dtype: a float32 divided by an integer is float64.
+
+@cuda.jit(device=True)
+def _adaptive_window(i, n_in, n_out):
+    """[start, end) of window i of n_out along an axis of n_in elements."""
+    return i * n_in // n_out, ((i + 1) * n_in + n_out - 1) // n_out
+
+
+@functools.cache
+def _adaptive_avg(dtype):
+    """(forward, backward) kernels for arrays of dtype."""
+    nbt = numba.from_dtype(np.dtype(dtype))
+
+    @kernel
+    def forward(x, H, W, OH, OW, y, nc0):
+        nc, i, j, p = _pixel(OW, nc0)
+        if p < y.shape[1]:
+            h0, h1 = _adaptive_window(i, H, OH)
+            w0, w1 = _adaptive_window(j, W, OW)
+            y[nc, p] = _box_sum(x, nc, W, h0, h1, w0, w1, nbt(0)) / nbt((h1 - h0) * (w1 - w0))
+
+    @kernel
+    def backward(dy, OH, OW, H, W, dx, nc0):
+        nc, h, w, p = _pixel(W, nc0)
+        if p >= dx.shape[1]:
+            return
+        acc = nbt(0)
+        for i in range(h * OH // H, ((h + 1) * OH + H - 1) // H):
+            h0, h1 = _adaptive_window(i, H, OH)
+            for j in range(w * OW // W, ((w + 1) * OW + W - 1) // W):
+                w0, w1 = _adaptive_window(j, W, OW)
+                acc += dy[nc, i * OW + j] / nbt((h1 - h0) * (w1 - w0))
+        dx[nc, p] = acc
+
+    return forward, backward
+
+
 def _per_planes(kernel, planes, pixels, *args):
     """Launch kernel(*args, nc0) with a thread per pixel of each of `planes`
     planes (blockIdx.y: the plane), at most MAX_GRID_Y planes a launch."""
@@ -602,3 +644,13 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
                       ph, pw, H, W, dx.dtype.type(0), inv, flat(dx))
     else:
         _launch(_avg_backward, dx, _planes(dy), OH, OW, kh, kw, sh, sw, ph, pw, inv, W, _planes(dx))
+
+
+def adaptive_avg_pool2d_forward(x, y):
+    H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
+    _launch(_adaptive_avg(x.dtype)[0], y, _planes(x), H, W, OH, OW, _planes(y))
+
+
+def adaptive_avg_pool2d_backward(dy, dx):
+    OH, OW, H, W = dy.shape[2], dy.shape[3], dx.shape[2], dx.shape[3]
+    _launch(_adaptive_avg(dx.dtype)[1], dx, _planes(dy), OH, OW, H, W, _planes(dx))
