@@ -56,6 +56,18 @@ def _conv(quick):
     return impls
 
 
+def _pool_impls(op, x, dy, *args):
+    """op (a pooling function's name) with args, forward and backward, by fastnn, the
+    reference and (when installed) torch."""
+    impls = {name: (lambda m=m: (getattr(m, op)(x, *args), getattr(m, op + "_backward")(dy, x, *args)))
+             for name, m in (("fastnn", F), ("reference", R))}
+    torch = _torch()
+    if torch:
+        tx, tdy, tfn = torch.tensor(x, requires_grad=True), torch.tensor(dy), getattr(torch.nn.functional, op)
+        impls["torch"] = lambda: torch.autograd.grad(tfn(tx, *args), tx, tdy)
+    return impls
+
+
 def _max_pool(k, s, p):
     """Max pool k x k, stride s, padding p, on 32x64x64x64 (fwd + bwd)."""
     def build(quick):
@@ -64,13 +76,7 @@ def _max_pool(k, s, p):
         x = rng.standard_normal((n, 64, 64, 64)).astype(np.float32)
         o = (64 + 2 * p - k) // s + 1
         dy = rng.standard_normal((n, 64, o, o)).astype(np.float32)
-        impls = {m_name: (lambda m=m: (m.max_pool2d(x, k, s, p), m.max_pool2d_backward(dy, x, k, s, p)))
-                 for m_name, m in (("fastnn", F), ("reference", R))}
-        torch = _torch()
-        if torch:
-            tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
-            impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.max_pool2d(tx, k, s, p), tx, tdy)
-        return impls
+        return _pool_impls("max_pool2d", x, dy, k, s, p)
     return build
 
 
@@ -401,13 +407,15 @@ def _avg_pool(quick):
     rng = _rng()
     x = rng.standard_normal((8 if quick else 32, 64, 32, 32)).astype(np.float32)
     dy = rng.standard_normal(x.shape).astype(np.float32)
-    impls = {m_name: (lambda m=m: (m.avg_pool2d(x, 3, 1, 1), m.avg_pool2d_backward(dy, x, 3, 1, 1)))
-             for m_name, m in (("fastnn", F), ("reference", R))}
-    torch = _torch()
-    if torch:
-        tx, tdy = torch.tensor(x, requires_grad=True), torch.tensor(dy)
-        impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.avg_pool2d(tx, 3, 1, 1), tx, tdy)
-    return impls
+    return _pool_impls("avg_pool2d", x, dy, 3, 1, 1)
+
+
+def _global_avg_pool(quick):
+    """A ResNet-18's head at batch 128: global average pooling of 512 7x7 maps."""
+    rng = _rng()
+    x = rng.standard_normal((32 if quick else 128, 512, 7, 7)).astype(np.float32)
+    dy = rng.standard_normal(x.shape[:2] + (1, 1)).astype(np.float32)
+    return _pool_impls("adaptive_avg_pool2d", x, dy, 1)
 
 
 WORKLOADS = [
@@ -416,6 +424,8 @@ WORKLOADS = [
     Workload("max_pool2d_3x3", "pool", "max_pool2d 3x3/2 pad 1 fwd+bwd, x 32x64x64x64, f32",
              _max_pool(3, 2, 1)),
     Workload("avg_pool2d", "pool", "avg_pool2d 3x3/1 pad 1 fwd+bwd, x 32x64x32x32, f32", _avg_pool),
+    Workload("global_avg_pool2d", "pool", "adaptive_avg_pool2d to 1x1 fwd+bwd, x 128x512x7x7, f32",
+             _global_avg_pool),
     Workload("cross_entropy", "softmax", "cross_entropy fwd+bwd, logits 4096x1000, f32", _cross_entropy()),
     Workload("cross_entropy_smoothed", "softmax",
              "cross_entropy fwd+bwd, class weights, label_smoothing 0.1, 4096x1000, f32",
