@@ -20,11 +20,12 @@ from .kernels.cpu._threads import serial_if_small
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-    "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "softmax", "log_softmax", "softmax_backward", "cross_entropy",
-    "binary_cross_entropy_with_logits", "linear", "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh",
-    "tanh_backward", "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward",
-    "dropout", "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward",
-    "gru_cell", "gru_cell_backward", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "softmax",
+    "log_softmax", "softmax_backward", "cross_entropy", "binary_cross_entropy_with_logits", "linear",
+    "linear_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "leaky_relu", "leaky_relu_backward", "batch_norm", "batch_norm_backward", "dropout",
+    "dropout_backward", "rnn_cell", "rnn_cell_backward", "lstm_cell", "lstm_cell_backward", "gru_cell",
+    "gru_cell_backward", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
 ]
 
 

@@ -15,7 +15,7 @@ from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
-__all__ = ["Parameter", "Module", "init", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU",
-           "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Flatten", "BatchNorm1d", "BatchNorm2d",
+__all__ = ["Parameter", "Module", "init", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Flatten", "BatchNorm1d", "BatchNorm2d",
            "Dropout", "Embedding", "Identity", "Sequential", "CrossEntropyLoss", "BCEWithLogitsLoss",
            "ResidualBlock", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]

@@ -10,9 +10,10 @@ count_include_pad=True does.
 
 One prange iteration per (n, c) plane: planes are independent, so the
 backward's scatter-add needs no atomics. Every array must be C-contiguous
-(the functional layer makes it so): planes come from a reshaped view. The max backward recomputes the
-argmax from x instead of storing int64 indices as torch does: a second read
-of x costs less memory traffic than writing and reading an index array.
+(the functional layer makes it so): planes come from a reshaped view. The
+max backward recomputes the argmax from x instead of storing int64 indices
+as torch does: a second read of x costs less memory traffic than writing and
+reading an index array.
 Non-overlapping 2x2 windows (the common 2x2 stride-2 pool) get their own
 kernels, which write every dx element exactly once without zeroing first.
 Reference: fastnn/reference/pool.py.
