@@ -58,7 +58,8 @@ def test_max_pool_ties_nan_and_inf_go_to_the_first_maximum(rng, k, s, p, width):
     # values from a set of five, so that most windows hold ties; the kernels pick
     # a column's first row, then among columns: the reference scans row-major.
     # Width 75: rows long enough for the 2x2 kernel's vectorised loop bodies to run.
-    x = rng.choice(np.array([0.0, 1.0, 2.0, -np.inf, np.nan]), size=(2, 3, 9, width), p=[.3, .3, .3, .05, .05])
+    x = rng.choice(np.array([0.0, 1.0, 2.0, -np.inf, np.nan]), size=(2, 3, 9, width),
+                   p=[.3, .3, .3, .05, .05])
     y = compare_with_reference("max_pool2d", x, k, s, p)
     compare_with_reference("max_pool2d_backward", rng.permutation(y.size).reshape(y.shape) + 1.0, x, k, s, p)
 
