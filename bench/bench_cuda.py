@@ -148,6 +148,18 @@ def _avg_pool(torch):
     return impls
 
 
+def _global_avg_pool(torch):
+    x, dy = _data((256, 2048, 7, 7)), _data((256, 2048, 1, 1), 1)
+    y, dx = cuda.device_array(dy.shape, np.float32), cuda.device_array(x.shape, np.float32)
+    impls = {"fastnn": lambda: (F.adaptive_avg_pool2d(x, 1), F.adaptive_avg_pool2d_backward(dy, x, 1)),
+             "fastnn-kernel": lambda: (K.adaptive_avg_pool2d_forward(x, y),
+                                       K.adaptive_avg_pool2d_backward(dy, dx))}
+    if torch:
+        tx, tdy = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(dy, device="cuda")
+        impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.adaptive_avg_pool2d(tx, 1), tx, tdy)
+    return impls
+
+
 ROWS, CLASSES = 32768, 1000
 
 
@@ -190,6 +202,16 @@ def _cross_entropy(torch):
     if torch:
         tx, tt = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(t, device="cuda").long()
         impls["torch"] = lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(tx, tt), tx)
+    return impls
+
+
+def _bce(torch):
+    x, t = _data((1 << 24,), scale=3.0), cuda.to_device(np.random.default_rng(1).random(1 << 24, np.float32))
+    impls = {"fastnn": lambda: F.binary_cross_entropy_with_logits(x, t)}
+    if torch:
+        tx, tt = torch.as_tensor(x, device="cuda").requires_grad_(), torch.as_tensor(t, device="cuda")
+        impls["torch"] = lambda: torch.autograd.grad(
+            torch.nn.functional.binary_cross_entropy_with_logits(tx, tt), tx)
     return impls
 
 
@@ -317,6 +339,23 @@ def _lstm(torch):
     return impls
 
 
+def _gru(torch):
+    T = 50
+    w = _rnn_weights(3)
+    x, dout = _data((T, 64, 256), 5), _data((T, 64, 512), 6)
+
+    def run():
+        *_, cache = F.gru(x, None, *w)
+        return F.gru_backward(dout, None, cache)
+    impls = {"fastnn": run}
+    if torch:
+        mod = _torch_module(torch, torch.nn.GRU(256, 512), w)
+        tx = torch.as_tensor(x, device="cuda").requires_grad_()
+        tdout = torch.as_tensor(dout, device="cuda")
+        impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
+    return impls
+
+
 ADAM_TENSORS, ADAM_SIZE = 10, 1 << 22
 
 
@@ -348,6 +387,9 @@ WORKLOADS = [
                 F32 * (POOL_N + POOL_N // 4 + POOL_N // 4 + 2 * POOL_N)),
     # fwd reads x, writes y; bwd reads dy, writes dx: all of x's size
     GpuWorkload("avg_pool2d", "avg_pool2d 3x3/1 pad 1 fwd+bwd, 32x64x32x32", _avg_pool, 4 * F32 * 32 * 64 * 32 * 32),
+    # fwd reads x, writes y (x/49); bwd reads dy, writes dx
+    GpuWorkload("global_avg_pool2d", "adaptive_avg_pool2d to 1x1 fwd+bwd, 256x2048x7x7 (ResNet-50 head)",
+                _global_avg_pool, 2 * F32 * (256 * 2048 * 7 * 7 + 256 * 2048)),
     GpuWorkload("softmax", f"softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1),
                 2 * F32 * ROWS * CLASSES),
     GpuWorkload("log_softmax", f"log_softmax fwd, {ROWS}x{CLASSES}", _softmax_over((ROWS, CLASSES), 1, True),
@@ -359,6 +401,8 @@ WORKLOADS = [
     GpuWorkload("softmax_backward", f"softmax bwd, {ROWS}x{CLASSES}", _softmax_backward, 3 * F32 * ROWS * CLASSES),
     GpuWorkload("cross_entropy", f"cross_entropy fwd+bwd, logits {ROWS}x{CLASSES}", _cross_entropy,
                 2 * F32 * ROWS * CLASSES),
+    # reads logits and targets, writes dlogits
+    GpuWorkload("bce", "binary_cross_entropy_with_logits fwd+bwd, 2^24 f32", _bce, 3 * F32 << 24),
     GpuWorkload("relu", "relu fwd, 2^26 f32", _elementwise("relu"), 2 * F32 << 26),
     GpuWorkload("relu_backward", "relu bwd, 2^26 f32", _relu_backward, 3 * F32 << 26),
     GpuWorkload("sigmoid", "sigmoid fwd, 2^26 f32", _elementwise("sigmoid"), 2 * F32 << 26),
@@ -371,6 +415,7 @@ WORKLOADS = [
                 _gemm_tiled),
     GpuWorkload("lstm_cell", "lstm_cell fwd, N 64, I 256, H 512", _lstm_cell),
     GpuWorkload("lstm", "lstm fwd+bwd, T 50, N 64, I 256, H 512", _lstm),
+    GpuWorkload("gru", "gru fwd+bwd, T 50, N 64, I 256, H 512", _gru),
     # p, m, v read and written, g read
     GpuWorkload("adam", f"Adam step, {ADAM_TENSORS} x 2^22 f32", _adam, 7 * F32 * ADAM_TENSORS * ADAM_SIZE),
 ]
