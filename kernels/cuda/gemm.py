@@ -155,7 +155,7 @@ def matmul(A, B, C, ta=False, tb=False, accumulate=False):
     """C (M, N) <- op(A) @ op(B), or C += that with accumulate. op(X) = X^T when its flag is set."""
     if C.size == 0:
         return
-    if _cupy is None:
+    if _cupy is None or A.size == 0:         # cuBLAS refuses K = 0 (a leading dimension of 0)
         tiled_matmul(A, B, C, ta, tb, accumulate)
         return
     # cuBLAS writes C in place: C = alpha op(A) op(B) + beta C, no temporary
