@@ -69,6 +69,12 @@ def _copy(a, on_device):
     return _kernels(True).device_copy(a) if on_device else a.copy()
 
 
+def _steps(states, on_device):
+    """states[1:]: the outputs of a recurrence whose states are (T + 1, N, H)."""
+    T = states.shape[0] - 1
+    return _kernels(True).rows(states, 1, T + 1) if on_device else states[1:]
+
+
 def _sized_by_first_array(fn):
     """Small calls run on one thread (kernels/cpu/_threads.py); the work is
     taken to be the size of the first array argument."""
@@ -745,7 +751,7 @@ def rnn(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="t
     _init_state(h0, dev, hs[0])
     _kernels(dev).rnn_forward(x, w_ih, w_hh, b_ih, b_hh, relu, hs, _alloc.empty((N, H), dtype, dev))
     cache = RNNCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, relu, hs)
-    return hs[1:], _copy(hs[T], dev), cache
+    return _steps(hs, dev), _copy(hs[T], dev), cache
 
 
 def rnn_backward(dout, dh_n, cache):
@@ -773,7 +779,7 @@ def lstm(x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     _kernels(dev).lstm_forward(x, w_ih, w_hh, b_ih, b_hh, hs, cs, gates, tanh_c,
                                _alloc.empty((N, 4 * H), dtype, dev))
     cache = LSTMCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, cs, gates, tanh_c)
-    return hs[1:], _copy(hs[T], dev), _copy(cs[T], dev), cache
+    return _steps(hs, dev), _copy(hs[T], dev), _copy(cs[T], dev), cache
 
 
 def lstm_backward(dout, dh_n, dc_n, cache):
@@ -803,7 +809,7 @@ def gru(x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
     _kernels(dev).gru_forward(x, w_ih, w_hh, b_ih, b_hh, hs, gates, gh_n,
                               _alloc.empty((T, N, 3 * H), dtype, dev), _alloc.empty((N, 3 * H), dtype, dev))
     cache = GRUCache(x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, gh_n)
-    return hs[1:], _copy(hs[T], dev), cache
+    return _steps(hs, dev), _copy(hs[T], dev), cache
 
 
 def gru_backward(dout, dh_n, cache):

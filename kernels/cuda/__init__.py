@@ -17,7 +17,7 @@ else:                        # before any kernel is defined (see kernels/_cache.
                                    "_UserWideCacheLocator"))
 
 from ._device import (add, as_contiguous, copy_into, device_copy,  # noqa: E402
-                      device_empty, device_zeros, fill, flat, scale, to_host, view)
+                      device_empty, device_zeros, fill, flat, rows, scale, to_host, view)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .bce import bce_with_logits_forward_backward

@@ -78,6 +78,18 @@ def step(a, t):
                    gpu_data=a.gpu_data.view(t * n, (t + 1) * n))
 
 
+def rows(a, start, stop):
+    """a[start:stop] along the first axis of a C-contiguous device array, built
+    directly as in `step`. Numba's slicing takes an empty array's zero strides
+    for lengths: a (4, 0, 2) array's [1:] came out (1, 0, 2) (the recurrences
+    slice their states, and a batch may be empty)."""
+    if numba.config.ENABLE_CUDASIM:
+        return a[start:stop]
+    n = a.strides[0]
+    return type(a)((stop - start,) + a.shape[1:], a.strides, a.dtype, stream=a.stream,
+                   gpu_data=a.gpu_data.view(start * n, stop * n))
+
+
 def view(a, shape):
     """a seen as `shape` (as many elements), no copy. A C-contiguous Numba device
     array's view is built directly, as in `step`: DeviceNDArray.reshape goes

@@ -9,7 +9,7 @@ import math
 
 from numba import cuda
 
-from ._device import THREADS, add, blocks_for, flat, step, view
+from ._device import THREADS, add, blocks_for, flat, rows, step, view
 from ._launch import kernel
 from .activations import sigmoid
 from .gemm import matmul
@@ -195,7 +195,7 @@ def _flat(a):
 
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, relu, hs, gh):
     T = x.shape[0]
-    matmul(_flat(x), w_ih, _flat(hs[1:]), tb=True)
+    matmul(_flat(x), w_ih, _flat(rows(hs, 1, T + 1)), tb=True)
     bi, bh, hi, hh = _biases(b_ih, b_hh, gh)
     for t in range(T):
         h_new = step(hs, t + 1)
@@ -266,4 +266,4 @@ def _sequence_grads(dgi, dgh, x, hs, w_ih, dx, dw_ih, dw_hh):
     T = x.shape[0]
     matmul(_flat(dgi), w_ih, _flat(dx))
     matmul(_flat(dgi), _flat(x), dw_ih, ta=True)
-    matmul(_flat(dgh), _flat(hs[:T]), dw_hh, ta=True)
+    matmul(_flat(dgh), _flat(rows(hs, 0, T)), dw_hh, ta=True)
