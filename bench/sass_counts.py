@@ -92,6 +92,9 @@ def counts(dtype):
         "conv unfold rows": (conv._per_element(False)[1], (arr2, arr, flag, i64, i64, arr, i64)),
         "conv fold rows": (conv._per_element(False)[2], (arr, i64, i64, arr2, i64)),
     })
+    head = pool._adaptive_avg(dtype, 7, 7, 1, 1, False)
+    kernels.update({"adaptive avg forward 7x7->1": (head[0], (arr, arr)),
+                    "adaptive avg backward 7x7->1": (head[1], (arr, arr))})
     for R in (2, 4):
         kernels[f"gemm {R}x{R} a thread"] = (gemm._tiled_kernel(dtype, R, False, False, False), _gemm_sig(val))
     out = {}
@@ -166,8 +169,10 @@ def compile_all():
                               (a1, a1, i, i, i, i, i, i, v, v, a1, i))
                 for backward in (False, True):
                     build(pool._tiled_2x2(dtype, tile, backward), (a1, a1, i, i, i, i, a1, i))
-        for adaptive in pool._adaptive_avg(dtype):
-            build(adaptive, (a2, i, i, i, i, a2, i), dtype == np.float32)
+        for H, W, OH, OW in ((7, 7, 1, 1), (7, 5, 3, 2), (5, 4, 9, 5)):
+            for wide in (False, True):
+                for adaptive in pool._adaptive_avg(dtype, H, W, OH, OW, wide):
+                    build(adaptive, (a1, a1), dtype == np.float32)
         for wide in (False, True):
             normalize, grad_input = batchnorm._pointwise(wide)
             build(normalize, (a1, i, i, a1, a1, flag, flag, f64[::1], f64[::1], a1))

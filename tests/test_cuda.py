@@ -112,6 +112,18 @@ def test_adaptive_avg_pooling(rng, dtype):
         check("adaptive_avg_pool2d_backward", rand(y.shape, dtype, rng), x, size)
 
 
+@pytest.mark.parametrize("shape, size, lanes", [((3, 50, 4, 3), (4, 3), (1, 1)), ((3, 40, 5, 5), 1, (4, 7)),
+                                                ((2, 30, 6, 9), (4, 2), (2, 5)), ((1, 9, 12, 12), 1, (32, 5))],
+                         ids=["identity", "global", "overlapping", "a warp an output"])
+def test_adaptive_avg_pooling_spans_blocks(rng, shape, size, lanes):
+    """Several blocks of threads; outputs of one lane to a warp's worth."""
+    from fastnn.kernels.cuda.pool import adaptive_lanes
+    x = rand(shape, np.float32, rng)
+    (y,) = check("adaptive_avg_pool2d", x, size)
+    assert adaptive_lanes(*shape[2:], *y.shape[2:]) == lanes
+    check("adaptive_avg_pool2d_backward", rand(y.shape, np.float32, rng), x, size)
+
+
 def test_pool_tiles_only_planes_indexed_in_32_bits():
     """The tiles index within a plane in 32 bits; a larger input or output plane
     goes to the per-thread kernels (planes that large do not fit a test)."""

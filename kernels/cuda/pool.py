@@ -19,10 +19,10 @@ constants.
   and dx at h sums the dy of the covering windows whose maximum is h. No
   atomics: the same sums on every run.
 
-Larger windows (global pooling) fall back to one thread per output or input
-element reading global memory directly, the max backward through a scratch
-array of window argmaxes. Adaptive average pooling (windows of varying
-size) runs that way too.
+Larger windows fall back to one thread per output or input element reading
+global memory directly, the max backward through a scratch array of window
+argmaxes. Adaptive average pooling (windows of varying size; global pooling)
+has its own pair, compiled per geometry (see its section below).
 
 Max keeps the first maximum in row-major order, NaN ranking above every
 number and every input above the padding, as the CPU kernels and the
@@ -30,12 +30,15 @@ reference. Average pooling divides by the whole window (count_include_pad).
 The 2x2 / stride 2 max pooling has its own pair on the tiles' grid, a thread
 per window reading global memory directly: its windows do not overlap.
 
-Measured on an H100, raw kernels on 32x64x64x64 float32 (share of the copy
-bandwidth for the bytes each pass must move), before the 32-bit indexing:
+Measured on H100s, raw kernels on 32x64x64x64 float32 (share of the copy
+bandwidth for the bytes each pass must move, copy at 2970 GB/s), before the
+32-bit indexing and after it (bench/bench_cuda.py, best of several machines;
+the same code measured up to 35 % slower on another H100 of the pool):
 - max pool 3x3/2 pad 1, fwd + bwd: 263 us untiled (15 %), 126-139 us tiled
-  (28-32 %); torch 148 us.
-- avg pool 3x3/1 pad 1, fwd + bwd: 338 us (13 %) -> 120 us (37 %); torch 348 us.
-- max pool 2x2/2, fwd + bwd: 56 us (70 %).
+  (28-32 %) -> 78-80 us (49-51 %); torch 146-151 us end to end.
+- avg pool 3x3/1 pad 1 (32x64x32x32), fwd + bwd: 338 us (13 %) -> 120 us
+  (37 %) -> 45-60 us (19-25 %); torch 91-161 us.
+- max pool 2x2/2, fwd + bwd: 56 us (70 %) -> 53-76 us (52-74 %) by machine.
 What limits the tiles is instruction issue, not memory (see "index
 arithmetic" below). Masking the thread and block indices took the avg
 forward from 78 to 53 us and the max backward from 149 to 92. Instructions a
@@ -54,7 +57,7 @@ two results a thread (one in the old 2x2 pair):
 warps issue the partial last rows and columns, and these counts understate
 the gain. The old 2x2 pair found its window with three signed 64-bit
 divisions (in parentheses: its count outside the division subroutine, which
-runs only for values past 32 bits). This step is not yet timed on a GPU.
+runs only for values past 32 bits). The "after" times above are this step's.
 Reference: fastnn/reference/pool.py; CPU twin: kernels/cpu/pool.py.
 """
 import functools
@@ -63,7 +66,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ._device import MAX_GRID_Y, THREADS, blocks_for, device_empty, flat, u32 as _u32, u64 as _u64, view
+from ._device import (ELEMENTS, MAX_GRID_Y, THREADS, blocks_for, device_empty, fill, flat, u32 as _u32,
+                      u64 as _u64, view)
 from ._launch import kernel
 
 TILE_THREADS = THREADS     # a tile's block; the tests shrink it
@@ -520,40 +524,156 @@ def _avg_backward(dy, OH, OW, kh, kw, sh, sw, ph, pw, inv, W, dx, nc0):
 # Adaptive average pooling: output (i, j) averages rows floor(i*H/OH) ..
 # ceil((i+1)*H/OH) - 1 and the columns likewise (kernels/cpu/pool.py). The
 # backward is a gather: input row h lies in windows floor(h*OH/H) ..
-# ceil((h+1)*OH/H) - 1, each dividing by its own size. Sizes are cast to the
-# dtype by a kernel per dtype: a float32 divided by an integer is float64.
+# ceil((h+1)*OH/H) - 1, each dividing by its own size.
+#
+# The kernels are compiled per geometry (H, W, OH, OW), as the tiles are per
+# window shape: every division above is then by a constant, and in 32 bits
+# (`n` truncates each product and quotient, which lets the compiler narrow
+# them). Threads run over the flat arrays. The forward gives each output a
+# group of `lanes` threads (a power of two up to a warp) that walk its window
+# together, so that a group's loads are consecutive, then add their sums by
+# shuffles; the backward, ELEMENTS inputs a thread. Sizes are cast to the
+# dtype: a float32 divided by an integer is float64.
+#
+# Measured on an H100, 256x2048x7x7 -> 1x1 float32 (a ResNet-50 head), raw
+# kernels, fwd + bwd: 2.56 ms when these kernels ran a block of threads per
+# plane (255 of 256 threads idle on a 1x1 output), 154 us with the threads
+# over the flat arrays, 91 us (77 % of the copy bandwidth) with the loads of
+# a thread unrolled and in flight together; torch 193 us. 64x256x56x56 -> 7x7:
+# 150 us (92 %).
 
-@cuda.jit(device=True)
-def _adaptive_window(i, n_in, n_out):
-    """[start, end) of window i of n_out along an axis of n_in elements."""
-    return i * n_in // n_out, ((i + 1) * n_in + n_out - 1) // n_out
+@functools.cache
+def adaptive_lanes(H, W, OH, OW):
+    """(lanes, steps): threads per output in the forward, and the most elements
+    one of them adds. Four or more elements a thread where the windows allow
+    (the largest power of two up to 32 no larger than a quarter of the largest
+    window): a thread's loads, unrolled, are in flight together, and one load
+    at a time a thread left the 7x7 -> 1x1 forward at 44 % of the copy
+    bandwidth on an H100."""
+    def longest(n_in, n_out):
+        return max((-(-(i + 1) * n_in // n_out)) - i * n_in // n_out for i in range(n_out)) if n_out else 1
+    area = longest(H, OH) * longest(W, OW)
+    lanes = min(32, 1 << (max(1, area // 4).bit_length() - 1))
+    return lanes, -(-area // lanes)
+
+
+if numba.config.ENABLE_CUDASIM:
+    # The simulator has no shuffles: the group's first lane adds the others' sums.
+    @cuda.jit(device=True)
+    def _group_sum(v, lanes, me):
+        """The sum of v over this thread's aligned group of `lanes` lanes, in its first lane."""
+        partial = cuda.shared.array(THREADS, numba.float64)
+        partial[me] = v
+        cuda.syncthreads()
+        if me % lanes == 0:
+            for m in range(1, lanes):
+                v += partial[me + m]
+        return v
+else:
+    @cuda.jit(device=True)
+    def _group_sum(v, lanes, me):
+        """The sum of v over this thread's aligned group of `lanes` lanes, in every lane."""
+        step = lanes // 2
+        while step:
+            v += cuda.shfl_xor_sync(0xFFFFFFFF, v, step)
+            step //= 2
+        return v
+
+
+def _adaptive_axis(n_in, n_out, n):
+    """(window, covering) device functions along an axis of n_in inputs and n_out
+    outputs, indices cast by n: window(i) is output i's [start, end) of inputs,
+    covering(h) the [first, end) of the windows holding input h. When n_out
+    divides n_in (global pooling, 56 -> 7), the windows have one size k, and
+    input h lies in window h // k alone: no loop bounds to compute."""
+    if n_out and n_in % n_out == 0:
+        k = n_in // n_out
+
+        @cuda.jit(device=True)
+        def window(i):
+            start = n(i * k)
+            return start, start + k         # end - start folds to the constant k
+
+        @cuda.jit(device=True)
+        def covering(h):
+            return n(h // k), n(h // k + 1)
+    else:
+        @cuda.jit(device=True)
+        def window(i):
+            return n(n(i * n_in) // n_out), n(n((i + 1) * n_in + n_out - 1) // n_out)
+
+        @cuda.jit(device=True)
+        def covering(h):
+            return n(n(h * n_out) // n_in), n(n((h + 1) * n_out + n_in - 1) // n_in)
+    return window, covering
 
 
 @functools.cache
-def _adaptive_avg(dtype):
-    """(forward, backward) kernels for arrays of dtype."""
+def _adaptive_avg(dtype, H, W, OH, OW, wide):
+    """(forward, backward) over flat arrays of dtype: x (N*C*H*W), y (N*C*OH*OW).
+    Indices are unsigned 32-bit, or signed 64-bit when `wide`."""
     nbt = numba.from_dtype(np.dtype(dtype))
+    lanes, steps = adaptive_lanes(H, W, OH, OW)
+    n = numba.int64 if wide else _u32
+    row_window, rows_covering = _adaptive_axis(H, OH, n)
+    col_window, cols_covering = _adaptive_axis(W, OW, n)
 
     @kernel
-    def forward(x, H, W, OH, OW, y, nc0):
-        nc, i, j, p = _pixel(OW, nc0)
-        if p < y.shape[1]:
-            h0, h1 = _adaptive_window(i, H, OH)
-            w0, w1 = _adaptive_window(j, W, OW)
-            y[nc, p] = _box_sum(x, nc, W, h0, h1, w0, w1, nbt(0)) / nbt((h1 - h0) * (w1 - w0))
-
-    @kernel
-    def backward(dy, OH, OW, H, W, dx, nc0):
-        nc, h, w, p = _pixel(W, nc0)
-        if p >= dx.shape[1]:
-            return
+    def forward(x, y):
+        me = n(cuda.threadIdx.x)
+        out = n(n(n(cuda.blockIdx.x) * THREADS + me) // lanes)
+        nc = n(out // (OH * OW))
+        ij = n(out - nc * (OH * OW))
+        i = n(ij // OW)
+        h0, h1 = row_window(i)
+        w0, w1 = col_window(n(ij - i * OW))
+        width, area = n(w1 - w0), n(n(h1 - h0) * n(w1 - w0))
         acc = nbt(0)
-        for i in range(h * OH // H, ((h + 1) * OH + H - 1) // H):
-            h0, h1 = _adaptive_window(i, H, OH)
-            for j in range(w * OW // W, ((w + 1) * OW + W - 1) // W):
-                w0, w1 = _adaptive_window(j, W, OW)
-                acc += dy[nc, i * OW + j] / nbt((h1 - h0) * (w1 - w0))
-        dx[nc, p] = acc
+        if out < y.shape[0]:
+            # the group walks the window row-major, `lanes` elements a step:
+            # element k at row r, column c, without a division a step
+            lane = n(me % lanes)
+            r = n(lane // width)
+            c, dr = n(lane - r * width), n(lanes // width)
+            dc = n(lanes - dr * width)
+            k, at = lane, n(n(nc * (H * W)) + n((h0 + r) * W) + w0)
+            for _ in range(steps):
+                if k < area:
+                    acc += x[n(at + c)]
+                k, r, c, at = n(k + lanes), n(r + dr), n(c + dc), n(at + dr * W)
+                if c >= width:
+                    c, at = n(c - width), n(at + W)
+        acc = _group_sum(acc, lanes, me)
+        if me % lanes == 0 and out < y.shape[0]:
+            y[out] = acc / nbt(area)
+
+    @kernel
+    def backward(dy, dx):
+        # ELEMENTS inputs a thread, THREADS apart (as the elementwise kernels),
+        # their loads in flight together: no branch before the stores (a
+        # thread past the end computes the last input's gradient, unstored).
+        first = n(n(cuda.blockIdx.x) * (THREADS * ELEMENTS) + n(cuda.threadIdx.x))
+        last = n(dx.shape[0] - 1)
+        acc = cuda.local.array(ELEMENTS, nbt)
+        for e in range(ELEMENTS):
+            t = min(n(first + e * THREADS), last)
+            nc = n(t // (H * W))
+            hw = n(t - nc * (H * W))
+            h = n(hw // W)
+            acc[e] = nbt(0)
+            i, i1 = rows_covering(h)
+            while i < i1:
+                h0, h1 = row_window(i)
+                j, j1 = cols_covering(n(hw - h * W))
+                while j < j1:
+                    w0, w1 = col_window(j)
+                    acc[e] += dy[n(n(nc * (OH * OW)) + n(i * OW) + j)] / nbt(n(h1 - h0) * n(w1 - w0))
+                    j = n(j + 1)
+                i = n(i + 1)
+        for e in range(ELEMENTS):
+            t = n(first + e * THREADS)
+            if t < dx.shape[0]:
+                dx[t] = acc[e]
 
     return forward, backward
 
@@ -646,11 +766,23 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
         _launch(_avg_backward, dx, _planes(dy), OH, OW, kh, kw, sh, sw, ph, pw, inv, W, _planes(dx))
 
 
+def _adaptive_kernels(x_shape, y_shape, dtype):
+    """(forward, backward, lanes) for inputs of x_shape pooled to y_shape."""
+    (N, C, H, W), (OH, OW) = x_shape, y_shape[2:]
+    lanes, _ = adaptive_lanes(H, W, OH, OW)
+    wide = max(N * C * H * W, N * C * OH * OW * lanes) >= 2**31
+    return (*_adaptive_avg(np.dtype(dtype), H, W, OH, OW, wide), lanes)
+
+
 def adaptive_avg_pool2d_forward(x, y):
-    H, W, OH, OW = x.shape[2], x.shape[3], y.shape[2], y.shape[3]
-    _launch(_adaptive_avg(x.dtype)[0], y, _planes(x), H, W, OH, OW, _planes(y))
+    forward, _, lanes = _adaptive_kernels(x.shape, y.shape, x.dtype)
+    if y.size:
+        forward[blocks_for(y.size * lanes), THREADS](flat(x), flat(y))
 
 
 def adaptive_avg_pool2d_backward(dy, dx):
-    OH, OW, H, W = dy.shape[2], dy.shape[3], dx.shape[2], dx.shape[3]
-    _launch(_adaptive_avg(dx.dtype)[1], dx, _planes(dy), OH, OW, H, W, _planes(dx))
+    if dy.size == 0 or dx.size == 0:    # no windows (or no inputs): nothing flows back
+        fill(flat(dx), 0)
+        return
+    _, backward, _ = _adaptive_kernels(dx.shape, dy.shape, dx.dtype)
+    backward[blocks_for(dx.size, THREADS * ELEMENTS), THREADS](flat(dy), flat(dx))
