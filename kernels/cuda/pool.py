@@ -370,7 +370,8 @@ def _tiled_2x2(dtype, tile, backward):
     thread reads its window from global memory directly."""
     tx, ty, rows = tile
     TH, TW = ty * rows, tx
-    zero = numba.from_dtype(dtype)(0)
+    nbt = numba.from_dtype(dtype)
+    zero = nbt(0)
 
     @kernel
     def max_2x2(dy, x, H, W, OH, OW, out, nc0):
@@ -380,26 +381,35 @@ def _tiled_2x2(dtype, tile, backward):
         nc, i0, j0 = _tile_origin(TH, TW, nc0)
         lx, ly = _thread(tx, ty)
         xb, yb, j = _plane(nc, H * W), _plane(nc, OH * OW), j0 + lx
+        # Every window's loads before any store: as far as the compiler knows,
+        # out may alias x, so a store would hold back the next window's loads.
+        m, at = cuda.local.array(rows, nbt), cuda.local.array(rows, numba.int32)
+        g = cuda.local.array(rows, nbt)
         for k in range(rows):
             i = i0 + ly + k * ty
             if _below(i, OH) and _below(j, OW):
-                r, s = 2 * i, 2 * j
-                m, at = _argmax_2x2(x, xb, r, s, W)
-                if not backward:
-                    out[_at(yb, i, j, OW)] = m
-                    continue
-                g = dy[_at(yb, i, j, OW)]
-                for q in range(4):
-                    out[_at(xb, r + q // 2, s + q % 2, W)] = g if q == at else zero
-                last_i, last_j = i == OH - 1 and H % 2 == 1, j == OW - 1 and W % 2 == 1
-                if last_i:
-                    out[_at(xb, H - 1, s, W)] = zero
-                    out[_at(xb, H - 1, s + 1, W)] = zero
-                if last_j:
-                    out[_at(xb, r, W - 1, W)] = zero
-                    out[_at(xb, r + 1, W - 1, W)] = zero
-                if last_i and last_j:
-                    out[_at(xb, H - 1, W - 1, W)] = zero
+                m[k], at[k] = _argmax_2x2(x, xb, 2 * i, 2 * j, W)
+                if backward:
+                    g[k] = dy[_at(yb, i, j, OW)]
+        for k in range(rows):
+            i = i0 + ly + k * ty
+            if not (_below(i, OH) and _below(j, OW)):
+                continue
+            if not backward:
+                out[_at(yb, i, j, OW)] = m[k]
+                continue
+            r, s = 2 * i, 2 * j
+            for q in range(4):
+                out[_at(xb, r + q // 2, s + q % 2, W)] = g[k] if q == at[k] else zero
+            last_i, last_j = i == OH - 1 and H % 2 == 1, j == OW - 1 and W % 2 == 1
+            if last_i:
+                out[_at(xb, H - 1, s, W)] = zero
+                out[_at(xb, H - 1, s + 1, W)] = zero
+            if last_j:
+                out[_at(xb, r, W - 1, W)] = zero
+                out[_at(xb, r + 1, W - 1, W)] = zero
+            if last_i and last_j:
+                out[_at(xb, H - 1, W - 1, W)] = zero
     return max_2x2
 
 
