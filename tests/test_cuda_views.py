@@ -3,6 +3,7 @@ reshape (which costs three times as much), they must describe the same array.
 Checked on the host, no GPU needed: a device array over a stand-in buffer has
 a shape, strides and a buffer, and no memory. On a GPU and on the simulator
 the views are used by every test of tests/test_cuda.py."""
+import numba
 import numpy as np
 import pytest
 
@@ -35,3 +36,35 @@ def test_other_layouts_take_numba_reshape():
     a = devicearray.DeviceNDArray((4, 3), (48, 8), np.float32, gpu_data=Buffer())    # every other column
     with pytest.raises(NotImplementedError):
         view(a, (12,))
+
+
+class Memory:
+    """Stands in for a MemoryPointer at address 4096."""
+    context = None
+    device_pointer_value = 4096
+    owner = "allocation"
+
+    def view(self, start, stop=None):
+        return ("view", start, stop)
+
+
+@pytest.mark.skipif(numba.config.ENABLE_CUDASIM, reason="the simulator's step is NumPy's a[t]")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_steps_are_numba_views(dtype):
+    """_device.step builds a[t] from a template and an offset pointer: it must
+    have every attribute of the array Numba's constructor builds, and address
+    a[t]'s memory, a step of a step too."""
+    from fastnn.kernels.cuda._device import step
+    a = devicearray.DeviceNDArray((5, 3, 4), np.empty((5, 3, 4), dtype).strides, dtype, gpu_data=Memory())
+    got = step(a, 2)
+    want = devicearray.DeviceNDArray((3, 4), a.strides[1:], dtype, gpu_data=Memory())
+    assert type(got) is type(a) and set(vars(got)) == set(vars(want))
+    for name in vars(want):
+        if name not in ("gpu_data", "_dummy"):
+            assert getattr(got, name) == getattr(want, name), name
+    assert got.is_c_contiguous() and got.stream == a.stream
+    row = 12 * np.dtype(dtype).itemsize
+    assert got.device_ctypes_pointer.value == 4096 + 2 * row
+    assert step(got, 1).device_ctypes_pointer.value == 4096 + 2 * row + row // 3
+    assert got.gpu_data.view(8, 16) == ("view", 2 * row + 8, 2 * row + 16)
+    assert got.gpu_data.owner == "allocation"
