@@ -322,38 +322,28 @@ def _lstm_cell(torch):
     return impls
 
 
-def _lstm(torch):
-    T = 50
-    w = _rnn_weights(4)
-    x, dout = _data((T, 64, 256), 5), _data((T, 64, 512), 6)
+def _sequence(kind):
+    """fwd + bwd of a one-layer "lstm" or "gru" over T = 50 steps (F.lstm also
+    takes c0; both take h0 = None)."""
+    G, Module = {"lstm": (4, "LSTM"), "gru": (3, "GRU")}[kind]
 
-    def run():
-        *_, cache = F.lstm(x, None, None, *w)
-        return F.lstm_backward(dout, None, None, cache)
-    impls = {"fastnn": run}
-    if torch:
-        mod = _torch_module(torch, torch.nn.LSTM(256, 512), w)
-        tx = torch.as_tensor(x, device="cuda").requires_grad_()
-        tdout = torch.as_tensor(dout, device="cuda")
-        impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
-    return impls
+    def build(torch):
+        T = 50
+        w = _rnn_weights(G)
+        x, dout = _data((T, 64, 256), 5), _data((T, 64, 512), 6)
+        states = (None, None) if kind == "lstm" else (None,)
 
-
-def _gru(torch):
-    T = 50
-    w = _rnn_weights(3)
-    x, dout = _data((T, 64, 256), 5), _data((T, 64, 512), 6)
-
-    def run():
-        *_, cache = F.gru(x, None, *w)
-        return F.gru_backward(dout, None, cache)
-    impls = {"fastnn": run}
-    if torch:
-        mod = _torch_module(torch, torch.nn.GRU(256, 512), w)
-        tx = torch.as_tensor(x, device="cuda").requires_grad_()
-        tdout = torch.as_tensor(dout, device="cuda")
-        impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
-    return impls
+        def run():
+            *_, cache = getattr(F, kind)(x, *states, *w)
+            return getattr(F, kind + "_backward")(dout, *states, cache)
+        impls = {"fastnn": run}
+        if torch:
+            mod = _torch_module(torch, getattr(torch.nn, Module)(256, 512), w)
+            tx = torch.as_tensor(x, device="cuda").requires_grad_()
+            tdout = torch.as_tensor(dout, device="cuda")
+            impls["torch"] = lambda: torch.autograd.grad(mod(tx)[0], [tx, *mod.parameters()], tdout)
+        return impls
+    return build
 
 
 ADAM_TENSORS, ADAM_SIZE = 10, 1 << 22
@@ -414,8 +404,8 @@ WORKLOADS = [
     GpuWorkload("gemm_tiled", "GEMM 4096x1024 @ 1024x1024 by the tiled kernel (no CuPy), torch: cuBLAS fp32",
                 _gemm_tiled),
     GpuWorkload("lstm_cell", "lstm_cell fwd, N 64, I 256, H 512", _lstm_cell),
-    GpuWorkload("lstm", "lstm fwd+bwd, T 50, N 64, I 256, H 512", _lstm),
-    GpuWorkload("gru", "gru fwd+bwd, T 50, N 64, I 256, H 512", _gru),
+    GpuWorkload("lstm", "lstm fwd+bwd, T 50, N 64, I 256, H 512", _sequence("lstm")),
+    GpuWorkload("gru", "gru fwd+bwd, T 50, N 64, I 256, H 512", _sequence("gru")),
     # p, m, v read and written, g read
     GpuWorkload("adam", f"Adam step, {ADAM_TENSORS} x 2^22 f32", _adam, 7 * F32 * ADAM_TENSORS * ADAM_SIZE),
 ]
