@@ -54,6 +54,18 @@ def first_element():
     return cuda.blockIdx.x * (THREADS * ELEMENTS) + cuda.threadIdx.x
 
 
+@cuda.jit(device=True)
+def butterfly_sum(v, width):
+    """The sum of v over this lane's aligned group of `width` lanes (a power of
+    two up to a warp), in every lane of the group: register shuffles. A real
+    GPU only: the simulator has no shuffles."""
+    step = width // 2
+    while step:
+        v += cuda.shfl_xor_sync(0xFFFFFFFF, v, step)
+        step //= 2
+    return v
+
+
 def as_device(a):
     """A Numba device-array view of any CUDA array (no copy)."""
     return a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)

@@ -66,8 +66,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ._device import (ELEMENTS, MAX_GRID_Y, THREADS, blocks_for, device_empty, fill, flat, u32 as _u32,
-                      u64 as _u64, view)
+from ._device import (ELEMENTS, MAX_GRID_Y, THREADS, blocks_for, butterfly_sum, device_empty, fill, flat,
+                      u32 as _u32, u64 as _u64, view)
 from ._launch import kernel
 
 TILE_THREADS = THREADS     # a tile's block; the tests shrink it
@@ -583,11 +583,7 @@ else:
     @cuda.jit(device=True)
     def _group_sum(v, lanes, me):
         """The sum of v over this thread's aligned group of `lanes` lanes, in every lane."""
-        step = lanes // 2
-        while step:
-            v += cuda.shfl_xor_sync(0xFFFFFFFF, v, step)
-            step //= 2
-        return v
+        return butterfly_sum(v, lanes)
 
 
 def _adaptive_axis(n_in, n_out, n):

@@ -41,7 +41,7 @@ import numba
 import numpy as np
 from numba import cuda, float64
 
-from ._device import flat, view
+from ._device import butterfly_sum, flat, view
 from ._launch import kernel
 
 
@@ -121,11 +121,7 @@ else:
 
     @cuda.jit(device=True)
     def _warp_sum(buf, v):
-        step = WARP // 2
-        while step:
-            v += cuda.shfl_xor_sync(0xFFFFFFFF, v, step)
-            step //= 2
-        return v
+        return butterfly_sum(v, WARP)
 
 
 def _row_layout(L, itemsize, which):
