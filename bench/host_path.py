@@ -1,14 +1,15 @@
 """What fastnn.functional's GPU path costs on the host, without a GPU.
 
 A GPU call's host side is fastnn's own Python (checks, views, dispatch), the
-allocation, and the launch. This script times the first part alone: device
-arrays over a stand-in buffer (Numba's DeviceNDArray, no memory behind it),
-with allocation and the kernels replaced by stubs. On a GPU, bench/bench_cuda.py's
-"call" workload times the whole call.
+allocation, and the launch. This script times the first two: device arrays
+over stand-in memory (Numba's DeviceNDArray, no memory behind it), the
+caching allocator handing out stand-in blocks, and the kernels replaced by
+stubs. On a GPU, bench/bench_cuda.py's "call" workload times the whole call.
 
 Run: python bench/host_path.py [name]   (a name also prints a profile)
 """
 import cProfile
+import ctypes
 import pstats
 import sys
 import timeit
@@ -19,22 +20,25 @@ from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
 import fastnn.functional as F
 import fastnn.kernels.cuda as K
-from fastnn.kernels.cuda import _device
+from fastnn.kernels.cuda import _memory
 from fastnn.kernels.cuda._memory import c_strides
 
 
-class _Buffer:
-    """Stands in for device memory: views keep it, nothing reads it."""
+class _Block:
+    """Stands in for an allocation on the device: an address, and no context."""
     context = None
+
+    def __init__(self, size):
+        self.device_pointer = ctypes.c_uint64(1 << 40)
 
 
 def _device_array(shape, dtype=np.float32):
     dtype = np.dtype(dtype)
-    return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype, gpu_data=_Buffer())
+    return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype, gpu_data=_Block(0))
 
 
 def _stub():
-    K.device_empty = _device.device_empty = _device_array
+    _memory._cache = _memory.BlockCache(_Block)
     for name in ("relu_forward", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                  "softmax_forward"):
         setattr(K, name, lambda *args: None)
@@ -54,7 +58,7 @@ def cases():
 if __name__ == "__main__":
     _stub()
     calls = cases()
-    print("fastnn.functional on stand-in device arrays, kernels and allocation stubbed: host us a call")
+    print("fastnn.functional on stand-in device memory, kernels stubbed: host us a call")
     for name, fn in calls.items():
         fn()
         print(f"  {name:20s} {min(timeit.repeat(fn, number=5000, repeat=3)) / 5000 * 1e6:6.1f}")
