@@ -9,7 +9,6 @@ stubs. On a GPU, bench/bench_cuda.py's "call" workload times the whole call.
 Run: python bench/host_path.py [name]   (a name also prints a profile)
 """
 import cProfile
-import ctypes
 import pstats
 import sys
 import timeit
@@ -29,7 +28,7 @@ class _Block:
     context = None
 
     def __init__(self, size):
-        self.device_pointer = ctypes.c_uint64(1 << 40)
+        self.device_pointer = 1 << 40
 
 
 def _device_array(shape, dtype=np.float32):

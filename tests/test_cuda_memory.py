@@ -60,6 +60,41 @@ def test_a_full_device_releases_the_cache_and_retries():
     assert len(b) == 3072 and cache.cached_bytes == 0
 
 
+class Block:
+    """Stands in for a driver allocation: an address, and no context."""
+    context = None
+
+    def __init__(self, size):
+        self.device_pointer = 1 << 40
+
+
+@pytest.mark.skipif(numba.config.ENABLE_CUDASIM, reason="the simulator's arrays are NumPy arrays")
+def test_device_arrays_are_numba_arrays_that_give_their_block_back(monkeypatch):
+    """device_array builds its arrays from a template per layout: they must be
+    what Numba's constructor builds, and their block must come back to the cache
+    when the last array over it (a step view, a flat view) is gone."""
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    from fastnn.kernels.cuda import _device, _memory
+    cache = BlockCache(Block)
+    monkeypatch.setattr(_memory, "_cache", cache)
+    a = _memory.device_array((5, 3, 4), np.float32)
+    want = DeviceNDArray((5, 3, 4), (48, 16, 4), np.float32, gpu_data=a.gpu_data)
+    assert type(a) is DeviceNDArray and set(vars(a)) == set(vars(want))
+    assert (a.shape, a.strides, a.dtype, a.size, a.alloc_size) == (want.shape, want.strides, want.dtype, 60, 240)
+    assert a.gpu_data.size == 512 and a.device_ctypes_pointer.value == 1 << 40
+    row, flat = _device.step(a, 2), _device.flat(a)
+    assert row.device_ctypes_pointer.value == (1 << 40) + 2 * 48 and flat.shape == (60,)
+    del a, want, row
+    gc.collect()
+    assert cache.cached_bytes == 0          # the flat view still holds the block
+    del flat
+    gc.collect()
+    assert cache.cached_bytes == 512
+    assert _memory.device_array([2, 3], np.float64).shape == (2, 3)
+    assert _memory.device_array(7, np.float64).strides == (8,)
+
+
 cuda = pytest.importorskip("numba.cuda")
 real_gpu = pytest.mark.skipif(numba.config.ENABLE_CUDASIM or not cuda.is_available(),
                               reason="needs a real CUDA GPU")

@@ -12,7 +12,7 @@ import numba
 from numba import cuda
 
 from ._launch import kernel
-from ._memory import c_strides
+from ._memory import array_over
 
 THREADS = 256
 MAX_GRID_Y = 65535          # the y (and z) grid dimensions' limit; x goes to 2^31 - 1
@@ -85,32 +85,19 @@ def step(a, t):
     __getitem__ slices in general and pushes the CUDA context; that cost about
     40 us a call on a slower H100 host. A recurrence takes about eleven of
     these a time step (forward and backward), so even the direct constructor
-    and MemoryPointer.view were a large share of an LSTM step. The view's
-    attributes now come from a template per layout, and its memory is an
-    _Offset: 3.7 -> 0.9 us on a 2-core Zen 5 host, 10-15 -> 3-3.6 us on an
-    H100's, where the LSTM over 50 steps, fwd + bwd, went from 16.1-17.4 to
-    11.0-13.4 ms and the GRU from 18.1-21.5 to 12.4-16.3 (one process, two
-    rounds). An empty array keeps Numba's constructor (a null pointer)."""
+    and MemoryPointer.view were a large share of an LSTM step. The view now
+    comes from a template per layout (_memory.array_over) over an _Offset:
+    3.7 -> 0.9 us on a 2-core Zen 5 host, 10-15 -> 3-3.6 us on an H100's,
+    where the LSTM over 50 steps, fwd + bwd, went from 16.1-17.4 to 11.0-13.4
+    ms and the GRU from 18.1-21.5 to 12.4-16.3 (one process, two rounds).
+    Subclasses (mapped or managed memory) keep Numba's constructor."""
     if numba.config.ENABLE_CUDASIM:
         return a[t]
     n = a.strides[0]
-    if a.size == 0 or type(a) is not _DeviceNDArray:
+    if type(a) is not _DeviceNDArray:
         return type(a)(a.shape[1:], a.strides[1:], a.dtype, stream=a.stream,
                        gpu_data=a.gpu_data.view(t * n, (t + 1) * n))
-    v = object.__new__(_DeviceNDArray)
-    v.__dict__.update(_view_template(a.shape[1:], a.strides[1:], a.dtype))
-    v.gpu_data, v.stream = _Offset(a.gpu_data, t * n), a.stream
-    return v
-
-
-@functools.lru_cache(maxsize=256)
-def _view_template(shape, strides, dtype):
-    """The attributes of a non-empty device array of that layout but its memory
-    and stream: what Numba's constructor computes (its dummy array, size,
-    flags), whatever they are in the installed version."""
-    attrs = dict(_DeviceNDArray(shape, strides, dtype, gpu_data=object()).__dict__)   # kept, not used
-    del attrs["gpu_data"], attrs["stream"]
-    return attrs
+    return array_over(_Offset(a.gpu_data, t * n), a.shape[1:], a.dtype, a.strides[1:], a.stream)
 
 
 class _Offset:
@@ -155,10 +142,11 @@ def rows(a, start, stop):
 def view(a, shape):
     """a seen as `shape` (as many elements), no copy. A C-contiguous Numba device
     array's view is built directly, as in `step`: DeviceNDArray.reshape goes
-    through Numba's general reshape of a dummy array, 3.1 us a call against
-    1.2 us here (a 2-core Zen 5 host; 8 against 2.8 on an H100's), and the GPU
-    paths of fastnn.functional reshape a few arrays a call. Anything else (the
-    simulator's arrays, other layouts) takes its own reshape."""
+    through Numba's general reshape of a dummy array, 3.0 us a call against
+    0.46 us here (a 2-core Zen 5 host; 1.2 us through Numba's constructor),
+    and the GPU paths of fastnn.functional reshape a few arrays a call.
+    Anything else (the simulator's arrays, other layouts) takes its own
+    reshape."""
     if type(a) is _DeviceNDArray and a.is_c_contiguous():
         return direct_view(a, shape)
     return a.reshape(shape)
@@ -166,8 +154,7 @@ def view(a, shape):
 
 def direct_view(a, shape):
     """`view` on a real GPU (tests/test_cuda_views.py checks it on the host)."""
-    shape = tuple(shape)
-    return type(a)(shape, c_strides(shape, a.dtype.itemsize), a.dtype, stream=a.stream, gpu_data=a.gpu_data)
+    return array_over(a.gpu_data, tuple(shape), a.dtype, stream=a.stream)
 
 
 def flat(a):
