@@ -166,7 +166,7 @@ def flag(fn: str, name: str, v) -> bool:
 
 def pair(fn: str, name: str, v, minimum: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints, each >= minimum."""
-    if isinstance(v, (numbers.Integral,)) and not isinstance(v, bool):
+    if type(v) is int or isinstance(v, numbers.Integral) and not isinstance(v, bool):
         v = (int(v), int(v))
     elif (isinstance(v, (tuple, list)) and len(v) == 2
           and all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in v)):

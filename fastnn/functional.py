@@ -193,9 +193,7 @@ def adaptive_avg_pool2d_backward(dy, x, output_size):
 
 def _lanes(shape, axis):
     """(outer, L, inner): the shape as seen by the softmax kernels."""
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    return outer, shape[axis], inner
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
 @_sized_by_first_array
@@ -486,7 +484,7 @@ def batch_norm_backward(dy, cache):
     x3 = cache.x
     shape = chk.shape_of(dy)
     dtype, dev = chk.float_arrays("batch_norm_backward", dy=dy, x=x3)
-    if int(np.prod(shape)) != x3.size or shape[:2] != chk.shape_of(x3)[:2]:
+    if math.prod(shape) != x3.size or shape[:2] != chk.shape_of(x3)[:2]:
         raise ValueError(f"batch_norm_backward: dy has shape {shape}, expected the shape of "
                          f"batch_norm's input")
     C = shape[1]
