@@ -19,7 +19,9 @@ from numba.cuda.cudadrv.devicearray import DeviceNDArray
 
 import fastnn.functional as F
 import fastnn.kernels.cuda as K
-from fastnn.kernels.cuda import _memory
+from fastnn import nn, optim
+from fastnn.kernels.cuda import _device, _memory
+from fastnn.kernels.cuda import optim as optim_kernels
 from fastnn.kernels.cuda._memory import c_strides
 
 
@@ -36,11 +38,29 @@ def _device_array(shape, dtype=np.float32):
     return DeviceNDArray(shape, c_strides(shape, dtype.itemsize), dtype, gpu_data=_Block(0))
 
 
+class _NoLaunch:
+    """Stands in for a kernel: kernel[grid, block](*args) does nothing."""
+
+    def __getitem__(self, config):
+        return lambda *args: None
+
+
 def _stub():
     _memory._cache = _memory.BlockCache(_Block)
+    _device.fill = lambda *args: None
     for name in ("relu_forward", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                  "softmax_forward"):
         setattr(K, name, lambda *args: None)
+    optim_kernels._adam = _NoLaunch()
+
+
+def _adam_step():
+    """Adam over a small CNN's 10 tensors, with their gradients: the launches stubbed, not the loop."""
+    shapes = [(32, 3, 3, 3), (32,), (64, 32, 3, 3), (64,), (64,), (64,), (128, 1024), (128,), (10, 128), (10,)]
+    params = [nn.Parameter(_device_array(s)) for s in shapes]
+    for p in params:
+        p.grad = _device_array(p.data.shape)
+    return optim.Adam(params).step
 
 
 def cases():
@@ -51,6 +71,7 @@ def cases():
         "max_pool2d_backward": lambda: F.max_pool2d_backward(dy, x, 3, 2, 1),
         "avg_pool2d": lambda: F.avg_pool2d(x, 3, 1, 1),
         "softmax": lambda: F.softmax(rows),
+        "adam_step": _adam_step(),
     }
 
 

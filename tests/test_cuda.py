@@ -461,6 +461,20 @@ def test_optimizers_on_device_match_the_cpu(rng, name, kw):
         assert_close(host(b), a)
 
 
+def test_device_optimizer_checks_its_grads(rng):
+    """A transposed device gradient gives the contiguous one's update; a host one is refused."""
+    from fastnn import optim
+    start = rand((3, 4), np.float32, rng)
+    dparams = [dev(start), dev(start)]
+    g = rand((4, 3), np.float32, rng)
+    optim.SGD(dparams[:1], lr=0.5).step([dev(g).T])
+    optim.SGD(dparams[1:], lr=0.5).step([dev(np.ascontiguousarray(g.T))])
+    assert_close(host(dparams[0]), host(dparams[1]))
+    assert_close(host(dparams[0]), start - 0.5 * g.T)
+    with pytest.raises(TypeError, match=r"grads\[0\] and params\[0\] must live on the same device"):
+        optim.SGD(dparams[:1], lr=0.5).step([g.T.copy()])
+
+
 @pytest.mark.parametrize("dtype, ta, tb, accumulate",
                          [(np.float32, False, False, False), (np.float32, True, False, True),
                           (np.float32, False, True, False), (np.float64, True, True, True)])

@@ -235,5 +235,23 @@ def test_step_rejects_misaligned_grads():
         opt.step([np.zeros((3, 2)), np.zeros(5)])
     with pytest.raises(TypeError, match=r"grads\[0\] has dtype float32, expected float64"):
         opt.step([np.zeros((3, 2), np.float32), np.zeros(4)])
+    with pytest.raises(TypeError, match=r"grads\[1\] must be a NumPy array or a CUDA array, got builtins.list"):
+        opt.step([np.zeros((3, 2)), [0.0] * 4])
     with pytest.raises(TypeError, match="pass grads"):
         opt.step()
+
+
+def test_noncontiguous_grads_give_the_contiguous_update(rng):
+    """A gradient seen through strides (a transposed view) takes the checked path and a copy."""
+    start = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    params = [[a.copy() for a in start] for _ in range(2)]
+    g = [rng.standard_normal((4, 3)).T, rng.standard_normal(10)[::2]]
+    assert not g[0].flags.c_contiguous and not g[1].flags.c_contiguous
+    before = [a.copy() for a in g]
+    for ps, grads in zip(params, (g, [np.ascontiguousarray(a) for a in g])):
+        optim.Adam(ps, lr=0.1).step(grads)
+    for a, b, s in zip(*params, start):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, s)
+    for a, b in zip(g, before):
+        np.testing.assert_array_equal(a, b)
