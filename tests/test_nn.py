@@ -321,6 +321,40 @@ def test_gradients_accumulate_until_zero_grad(rng):
     assert lin.weight.grad is None
 
 
+def test_first_gradients_are_taken_and_never_alias(rng):
+    """A module's backward hands its fresh gradients to the parameters without a
+    copy: no two gradients (an LSTM's two bias gradients included) may share
+    memory, nor a gradient with the dx returned, or accumulating would add twice."""
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(48, 5))
+    lstm = nn.LSTM(4, 3, num_layers=2, bidirectional=True)
+    runs = [(conv, rand((2, 2, 4, 4), np.float32, rng), rand((2, 5), np.float32, rng)),
+            (lstm, rand((5, 2, 4), np.float32, rng), rand((5, 2, 6), np.float32, rng))]
+    for model, x, dy in runs:
+        model(x)
+        dx = model.backward(dy)
+        grads = [p.grad for p in model.parameters()] + [dx]
+        for i, a in enumerate(grads):
+            for b in grads[i + 1:]:
+                assert not np.shares_memory(a, b)
+        first = [g.copy() for g in grads[:-1]]
+        model(x)
+        model.backward(dy)
+        for p, g in zip(model.parameters(), first):
+            assert_close(p.grad, 2 * g)
+
+
+def test_accumulate_grad_copies_what_it_does_not_take(rng):
+    p, g = nn.Parameter(np.zeros(3, np.float32)), rand((3,), np.float32, rng)
+    p.accumulate_grad(g)
+    p.accumulate_grad(g)
+    assert_close(p.grad, 2 * g)
+    assert not np.shares_memory(p.grad, g)
+    q = nn.Parameter(np.zeros(3, np.float32))
+    q.accumulate_grad(g, take=True)
+    assert q.grad is g
+
+
 def test_minibatches_shuffle_partition_and_keep_the_last_batch():
     X, Y = np.arange(10)[:, None], np.arange(10)
     batches = list(train.minibatches(X, Y, 4, np.random.default_rng(0)))

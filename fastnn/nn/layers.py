@@ -29,9 +29,9 @@ class Linear(Module):
 
     def backward(self, dy):
         dx, dw, db = F.linear_backward(dy, self._x, self.weight.data)
-        self.weight.accumulate_grad(dw)
+        self.weight.accumulate_grad(dw, take=True)
         if self.bias is not None:
-            self.bias.accumulate_grad(db)
+            self.bias.accumulate_grad(db, take=True)
         return dx
 
     def extra_repr(self):
@@ -60,9 +60,9 @@ class Conv2d(Module):
 
     def backward(self, dy):
         dx, dw, db = F.conv2d_backward(dy, self._x, self.weight.data, self.stride, self.padding)
-        self.weight.accumulate_grad(dw)
+        self.weight.accumulate_grad(dw, take=True)
         if self.bias is not None:
-            self.bias.accumulate_grad(db)
+            self.bias.accumulate_grad(db, take=True)
         return dx
 
     def extra_repr(self):
@@ -218,8 +218,8 @@ class _BatchNorm(Module):
     def backward(self, dy):
         dx, dgamma, dbeta = F.batch_norm_backward(dy, self._cache)
         if self.affine:
-            self.weight.accumulate_grad(dgamma)
-            self.bias.accumulate_grad(dbeta)
+            self.weight.accumulate_grad(dgamma, take=True)
+            self.bias.accumulate_grad(dbeta, take=True)
         return dx
 
     def extra_repr(self):
@@ -280,7 +280,7 @@ class Embedding(Module):
     def backward(self, dy):
         grad = np.zeros_like(self.weight.data)
         np.add.at(grad, self._idx.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        self.weight.accumulate_grad(grad)
+        self.weight.accumulate_grad(grad, take=True)
         return None                       # no gradient flows into integer indices
 
     def extra_repr(self):

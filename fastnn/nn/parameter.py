@@ -21,19 +21,26 @@ class Parameter:
     def dtype(self):
         return self.data.dtype
 
-    def accumulate_grad(self, g):
-        """grad += g (grad starts as a copy of the first g)."""
-        if isinstance(g, np.ndarray):
-            if self.grad is None:
-                self.grad = g.copy()
-            else:
-                self.grad += g
-            return
-        from ..kernels.cuda import add, device_copy
+    def accumulate_grad(self, g, take=False):
+        """grad += g. The first g starts grad: as a copy, or, with take=True, as g
+        itself. take is for a gradient that its caller has just computed and
+        holds nowhere else, as the modules' backwards do (torch's AccumulateGrad
+        likewise keeps an unshared gradient): it saves a copy of every parameter
+        a step, and on the GPU a kernel launch each."""
         if self.grad is None:
-            self.grad = device_copy(g)
+            self.grad = g if take else _copy(g)
+        elif isinstance(g, np.ndarray):
+            self.grad += g
         else:
+            from ..kernels.cuda import add
             add(self.grad, g, self.grad)
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def _copy(g):
+    if isinstance(g, np.ndarray):
+        return g.copy()
+    from ..kernels.cuda import device_copy
+    return device_copy(g)

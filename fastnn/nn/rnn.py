@@ -44,11 +44,11 @@ class _CellBase(Module):
                 None if self.bias_hh is None else self.bias_hh.data)
 
     def _accumulate(self, dw_ih, dw_hh, db_ih, db_hh):
-        self.weight_ih.accumulate_grad(dw_ih)
-        self.weight_hh.accumulate_grad(dw_hh)
+        self.weight_ih.accumulate_grad(dw_ih, take=True)
+        self.weight_hh.accumulate_grad(dw_hh, take=True)
         if self.bias_ih is not None:
-            self.bias_ih.accumulate_grad(db_ih)
-            self.bias_hh.accumulate_grad(db_hh)
+            self.bias_ih.accumulate_grad(db_ih, take=True)
+            self.bias_hh.accumulate_grad(db_hh, take=True)
 
     def _zeros(self, x):
         return np.zeros((_checks.shape_of(x)[0], self.hidden_size), x.dtype)
@@ -218,7 +218,7 @@ class _RNNBase(Module):
                     dx = dx[::-1]
                 dx_total = dx if dx_total is None else dx_total + dx
                 for p, g in zip(self._params(layer, suffix), grads):
-                    p.accumulate_grad(g)
+                    p.accumulate_grad(g, take=True)
             dinp = np.ascontiguousarray(dx_total)
             if layer > 0 and self._masks:
                 dinp = F.dropout_backward(dinp, self._masks[layer - 1], self.dropout)
