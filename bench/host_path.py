@@ -56,7 +56,8 @@ def _stub():
 
 def _adam_step():
     """Adam over a small CNN's 10 tensors, with their gradients: the launches stubbed, not the loop."""
-    shapes = [(32, 3, 3, 3), (32,), (64, 32, 3, 3), (64,), (64,), (64,), (128, 1024), (128,), (10, 128), (10,)]
+    shapes = [(32, 3, 3, 3), (32,), (64, 32, 3, 3), (64,), (64,), (64,), (128, 1024), (128,),
+              (10, 128), (10,)]
     params = [nn.Parameter(_device_array(s)) for s in shapes]
     for p in params:
         p.grad = _device_array(p.data.shape)
