@@ -5,7 +5,6 @@ PyTorch CUDA tensors) is viewed zero-copy through numba.cuda.as_cuda_array;
 results are Numba device arrays.
 """
 import ctypes
-import functools
 import math
 
 import numba
@@ -90,11 +89,12 @@ def step(a, t):
     3.7 -> 0.9 us on a 2-core Zen 5 host, 10-15 -> 3-3.6 us on an H100's,
     where the LSTM over 50 steps, fwd + bwd, went from 16.1-17.4 to 11.0-13.4
     ms and the GRU from 18.1-21.5 to 12.4-16.3 (one process, two rounds).
-    Subclasses (mapped or managed memory) keep Numba's constructor."""
+    Subclasses (mapped or managed memory) and empty arrays (a null pointer)
+    keep Numba's constructor."""
     if numba.config.ENABLE_CUDASIM:
         return a[t]
     n = a.strides[0]
-    if type(a) is not _DeviceNDArray:
+    if a.size == 0 or type(a) is not _DeviceNDArray:
         return type(a)(a.shape[1:], a.strides[1:], a.dtype, stream=a.stream,
                        gpu_data=a.gpu_data.view(t * n, (t + 1) * n))
     return array_over(_Offset(a.gpu_data, t * n), a.shape[1:], a.dtype, a.strides[1:], a.stream)
