@@ -144,17 +144,19 @@ def add_channel_bias(y, bias):
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def channel_sum(dy, out):
-    """out[k] = sum over n, i, j of dy (N, K, H, W), accumulated in float64.
-    FASTMATH's reassociation lets the sum vectorise (a serial chain of float64
-    adds ran at 14 GB/s)."""
+    """out[k] = sum over n, p of dy (N, K, P): the planes flat, accumulated in
+    float64. FASTMATH's reassociation lets the sum vectorise (a serial chain
+    of float64 adds ran at 14 GB/s). Flat planes keep the vector loop long:
+    summed as (H, W) rows, small planes ran at the rows' latency, 1.1 ns an
+    element on 8x8 planes against 0.16 (one thread), and 32x64x32x32 took 228
+    us against 61."""
     N, K = dy.shape[0], dy.shape[1]
     for k in prange(K):
         acc = 0.0
         for n in range(N):
             plane = dy[n, k]
-            for i in range(plane.shape[0]):
-                for j in range(plane.shape[1]):
-                    acc += plane[i, j]
+            for p in range(plane.shape[0]):
+                acc += plane[p]
         out[k] = acc
 
 
@@ -230,7 +232,7 @@ def conv2d_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight, dbias):
     if need_dx and as_convolution:
         w_flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         _im2col_forward(dy, w_flipped, None, 1, 1, R - 1 - ph, S - 1 - pw, dx)
-    channel_sum(dy, dbias)
+    channel_sum(dy.reshape(N, K, OH * OW), dbias)
 
 
 def _im2col_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight):
