@@ -14,6 +14,7 @@ CASES = [
     ((2, 1, 4, 4), 3, 1, 1),              # overlapping windows
     ((1, 3, 3, 3), 3, None, 0),           # output 1x1
     ((3, 2, 5, 5), (1, 4), (3, 1), (0, 2)),
+    ((2, 2, 7, 11), 3, 3, 0),             # the last row and two columns in no window
 ]
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -62,6 +63,19 @@ def test_max_pool_ties_nan_and_inf_go_to_the_first_maximum(rng, k, s, p, width):
                    p=[.3, .3, .3, .05, .05])
     y = compare_with_reference("max_pool2d", x, k, s, p)
     compare_with_reference("max_pool2d_backward", rng.permutation(y.size).reshape(y.shape) + 1.0, x, k, s, p)
+
+
+@pytest.mark.parametrize("k, s, p", [(3, 1, 1), (3, 2, 1), (4, 1, 2), ((2, 5), (1, 2), (0, 2))])
+def test_max_pool_windows_over_padding_and_minus_infinity_pick_a_real_element(rng, k, s, p):
+    # rows of windows at the left edge that hold only padding and -inf: the
+    # gradient goes to the first real element, never to the padding
+    x = rand((1, 2, 6, 9), np.float64, rng)
+    x[..., :3] = -np.inf
+    x[0, 1, 2:4] = -np.inf
+    y = compare_with_reference("max_pool2d", x, k, s, p)
+    dy = rng.permutation(y.size).reshape(y.shape) + 1.0
+    dx = compare_with_reference("max_pool2d_backward", dy, x, k, s, p)
+    assert dx.sum() == dy.sum()
 
 
 def test_max_pool_minus_infinity_inputs_still_get_the_gradient():
