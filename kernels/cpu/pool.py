@@ -82,11 +82,11 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
 # later one beats it strictly, which is "first in row-major order" with no tie
 # rule on rows. (Column first needs one, and its selects turned into branches
 # that random data mispredicts: 3x3/2 on 32x64x64x64 took 12.3 ms, against
-# the forward's 2.3; row first, 5.7-6.5 ms.) So that the row pass loads at unit stride and LLVM vectorises it,
-# the padded plane is split into its sw column phases: phase p holds padded
-# columns p, p + sw, p + 2 sw, ..., and column t of window j is entry
-# j + t // sw of phase t % sw. A plane's rows are laid end to end, L entries
-# each, so a pass is one long loop.
+# the forward's 2.3; row first takes 5.7-6.5 ms.) So that the row pass loads
+# at unit stride and LLVM vectorises it, the padded plane is split into its sw
+# column phases: phase p holds padded columns p, p + sw, p + 2 sw, ..., and
+# column t of window j is entry j + t // sw of phase t % sw. A plane's rows
+# are laid end to end, L entries each, so a pass is one long loop.
 
 @njit(cache=True, inline="always")
 def _row_winners(plane, kw, sw, pw, L, win, at):
