@@ -18,9 +18,13 @@ CASES = [
     ((1, 3, 2, 2), (2, 3, 3), 2, 1),            # kernel larger than the unpadded input
 ]
 
+@pytest.mark.parametrize("columns", ["rows", "narrow"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("xs, ks, stride, padding", CASES)
-def test_conv2d_forward_and_backward_match_reference(rng, dtype, xs, ks, stride, padding):
+def test_conv2d_forward_and_backward_match_reference(rng, dtype, xs, ks, stride, padding, columns,
+                                                     monkeypatch):
+    # every case through both ways of building the columns (kernels/cpu/conv.py: _narrow)
+    monkeypatch.setattr(conv_kernels, "_narrow", lambda *geometry: columns == "narrow")
     x = rand(xs, dtype, rng)
     w = rand((ks[0], xs[1], ks[1], ks[2]), dtype, rng)
     b = rand((ks[0],), dtype, rng)
@@ -28,6 +32,26 @@ def test_conv2d_forward_and_backward_match_reference(rng, dtype, xs, ks, stride,
     compare_with_reference("conv2d", x, w, None, stride, padding)
     dy = rand(y.shape, dtype, rng)
     compare_with_reference("conv2d_backward", dy, x, w, stride, padding)
+
+def _columns_by_numpy(x, n0, b, R, S, sh, sw, ph, pw, OH, OW):
+    xp = np.pad(x[n0:n0 + b], ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    taps = [xp[:, :, r:r + sh * (OH - 1) + 1:sh, s:s + sw * (OW - 1) + 1:sw]
+            for r in range(R) for s in range(S)]                  # each (b, C, OH, OW)
+    return np.stack(taps, axis=2).transpose(1, 2, 0, 3, 4).reshape(x.shape[1] * R * S, -1)
+
+
+@pytest.mark.parametrize("kernel", ["im2col", "im2col_narrow"])
+@pytest.mark.parametrize("xs, ks, stride, padding", CASES + [((3, 2, 5, 23), (1, 3, 3), (2, 1), (1, 2))])
+def test_im2col_kernels_write_every_column_of_a_chunk(rng, xs, ks, stride, padding, kernel):
+    (sh, sw), (ph, pw) = ((v, v) if np.isscalar(v) else v for v in (stride, padding))
+    R, S = ks[1:]
+    OH, OW = (xs[2] + 2 * ph - R) // sh + 1, (xs[3] + 2 * pw - S) // sw + 1
+    x = rand(xs, np.float32, rng)
+    n0, b = min(1, xs[0] - 1), max(1, xs[0] - 1)                # a chunk past the first image
+    cols = np.full((xs[1] * R * S, b * OH * OW), np.nan, np.float32)
+    getattr(conv_kernels, kernel)(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+    np.testing.assert_array_equal(cols, _columns_by_numpy(x, n0, b, R, S, sh, sw, ph, pw, OH, OW))
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv2d_batch_chunks_with_a_short_tail(rng, dtype, monkeypatch):
