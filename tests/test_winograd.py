@@ -81,8 +81,8 @@ def test_winograd_in_chunks_with_a_short_tail(rng, forced, dtype, monkeypatch, b
 
 
 def test_layers_where_winograd_pays_take_it(rng, calls):
-    # C*K = 512, 4 images of 3x3 tiles, outputs 9x9: over every threshold
-    x, w = rand((4, 32, 9, 9), np.float32, rng), rand((16, 32, 3, 3), np.float32, rng)
+    # C*K = 1024, 8 images of 3x3 tiles, outputs 9x9: over every threshold
+    x, w = rand((8, 32, 9, 9), np.float32, rng), rand((32, 32, 3, 3), np.float32, rng)
     y = compare_with_reference("conv2d", x, w, None, 1, 1)
     compare_with_reference("conv2d_backward", rand(y.shape, np.float32, rng), x, w, 1, 1)
     assert calls.calls == {"conv2d_forward": 1, "conv2d_input_grad": 1, "conv2d_weight_grad": 1}
@@ -90,14 +90,16 @@ def test_layers_where_winograd_pays_take_it(rng, calls):
 
 def test_the_readme_switch_turns_winograd_off(rng, calls, monkeypatch):
     monkeypatch.setattr(conv_kernels, "WINOGRAD_MIN_CHANNEL_PRODUCT", float("inf"))
-    x, w = rand((4, 32, 9, 9), np.float32, rng), rand((16, 32, 3, 3), np.float32, rng)
+    x, w = rand((8, 32, 9, 9), np.float32, rng), rand((32, 32, 3, 3), np.float32, rng)
     F.conv2d_backward(F.conv2d(x, w, None, 1, 1), x, w, 1, 1)
     assert calls.calls == {}
 
 
-@pytest.mark.parametrize("shape", [(1, 256, 7, 7), (8, 256, 7, 7), (32, 128, 2, 2), (8, 16, 16, 16)])
+@pytest.mark.parametrize("shape", [(1, 256, 7, 7), (8, 256, 7, 7), (32, 128, 2, 2), (32, 16, 16, 16),
+                                   (32, 32, 4, 4)])
 def test_layers_where_winograd_does_not_pay_stay_on_im2col(rng, calls, shape):
-    # 4 tiles; 32 tiles for 256x256 channels (64 needed); 2x2 outputs in 4x4 tiles; C*K = 256
+    # 4 tiles; 32 tiles for 256x256 channels (64 needed); 2x2 outputs in 4x4 tiles;
+    # C*K = 256 (at 512 tiles); 32 tiles
     x, w = rand(shape, np.float32, rng), rand((shape[1], shape[1], 3, 3), np.float32, rng)
     F.conv2d_backward(F.conv2d(x, w, None, 1, 1), x, w, 1, 1)
     assert calls.calls == {}

@@ -33,14 +33,15 @@ from ._stores import store_nontemporal
 CHUNK_ELEMENTS = 1 << 22
 # 3x3 stride-1 layers take Winograd (winograd.py) where it pays. Measured
 # forward + backward against im2col: it needs channels enough for the GEMMs to
-# outweigh the transforms (C*K = 256: 0.9-1.05x, 512: 1.1-1.2x, 4096:
-# 1.2-1.9x); tiles (N * 4x4 output tiles) enough to amortise the filter
+# outweigh the transforms (C*K = 512: 0.8-1.3x, 1024: 1.0-1.3x, 4096:
+# 1.1-2.0x); tiles (N * 4x4 output tiles) enough to amortise the filter
 # transforms, whose cost grows with C*K, and for GEMMs that are not too
 # skinny (256x256 channels: 0.27x at 4 tiles, 0.78x at 32, 1.39x at 64; so
-# C*K / 1024 tiles at least); and outputs that fill at least half of each
-# tile (2x2 outputs: 0.75-0.9x).
-WINOGRAD_MIN_CHANNEL_PRODUCT = 512
-WINOGRAD_MIN_TILES = 32
+# C*K / 1024 tiles at least; 32 tiles of 4x4 images: 0.8-1.05x, 64: 1.0-1.3x);
+# and outputs that fill at least half of each tile (2x2 outputs: 0.75-0.9x).
+# (The thresholds were 512 and 32 until im2col_narrow sped up small images.)
+WINOGRAD_MIN_CHANNEL_PRODUCT = 1024
+WINOGRAD_MIN_TILES = 64
 
 
 @njit(cache=True, inline="always")
