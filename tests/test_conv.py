@@ -53,6 +53,23 @@ def test_im2col_kernels_write_every_column_of_a_chunk(rng, xs, ks, stride, paddi
     np.testing.assert_array_equal(cols, _columns_by_numpy(x, n0, b, R, S, sh, sw, ph, pw, OH, OW))
 
 
+@pytest.mark.parametrize("kernels", [("im2col", "col2im"), ("im2col_narrow", "col2im_narrow")])
+@pytest.mark.parametrize("xs, ks, stride, padding", CASES + [((3, 2, 5, 23), (1, 3, 3), (2, 1), (1, 2))])
+def test_col2im_kernels_are_the_adjoints_of_im2col(rng, xs, ks, stride, padding, kernels):
+    # <im2col(x), d> = <x, col2im(d)> for every x and d, in float64
+    (sh, sw), (ph, pw) = ((v, v) if np.isscalar(v) else v for v in (stride, padding))
+    R, S = ks[1:]
+    OH, OW = (xs[2] + 2 * ph - R) // sh + 1, (xs[3] + 2 * pw - S) // sw + 1
+    to_columns, from_columns = (getattr(conv_kernels, k) for k in kernels)
+    x = rand(xs, np.float64, rng)
+    cols = np.full((xs[1] * R * S, xs[0] * OH * OW), np.nan)
+    to_columns(x, 0, R, S, sh, sw, ph, pw, OH, OW, cols)
+    d = rand(cols.shape, np.float64, rng)
+    dx = np.full(xs, np.nan)
+    from_columns(d, 0, R, S, sh, sw, ph, pw, OH, OW, dx)
+    np.testing.assert_allclose(np.vdot(cols, d), np.vdot(x, dx), rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv2d_batch_chunks_with_a_short_tail(rng, dtype, monkeypatch):
     # 7 images in chunks of 3: two full chunks, one of 1, each folded into one GEMM

@@ -100,14 +100,26 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
 # buffer, after which field (r, s) is a gather along a fixed table of offsets,
 # one loop of OH*OW with no edge cases: on one thread, 32x16x4x4 109 -> 24 us,
 # 32x16x8x8 168 -> 73 us. From 12-wide outputs on, the rows are faster (two
-# threads, 16x32x12x12: 105 us against 160).
+# threads, 16x32x12x12: 105 us against 160). col2im_narrow is its adjoint: the
+# fields are added into a padded plane along the same offsets (32x16x4x4
+# 102 -> 35 us, 3x3/2 on 32x16x8x8 110 -> 37 us).
 NARROW_OW = 8
 
 
 def _narrow(H, W, R, S, ph, pw, OH, OW):
-    """im2col_narrow pays: short output rows, and a padded plane no larger than the
-    columns it feeds (a stride past the kernel would copy mostly unread elements)."""
+    """The narrow kernels pay: short output rows, and a padded plane no larger than the
+    columns it meets (a stride past the kernel would copy mostly unused elements)."""
     return OW <= NARROW_OW and (H + 2 * ph) * (W + 2 * pw) <= R * S * OH * OW
+
+
+@njit(cache=True)
+def _window_starts(OH, OW, sh, sw, Wp):
+    """Where output p = i*OW + j's window starts in a padded plane Wp wide, row-major."""
+    at = np.empty(OH * OW, np.intp)
+    for i in range(OH):
+        for j in range(OW):
+            at[i * OW + j] = i * sh * Wp + j * sw
+    return at
 
 
 @njit(parallel=True, cache=True)
@@ -117,10 +129,7 @@ def im2col_narrow(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
     P = OH * OW
     b = cols.shape[1] // P
     Wp = W + 2 * pw
-    at = np.empty(P, np.intp)       # output p's window starts at padded element at[p]
-    for i in range(OH):
-        for j in range(OW):
-            at[i * OW + j] = i * sh * Wp + j * sw
+    at = _window_starts(OH, OW, sh, sw, Wp)
     xs = x.reshape(x.shape[0] * C, H * W)
     per_block = 16                   # planes a padded buffer serves: its border stays zero
     for blk in prange((b * C + per_block - 1) // per_block):
@@ -157,6 +166,32 @@ def col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
                     q, dst = n * P + i * OW, plane[np.uintp(i * sh + r - ph)]
                     for j in range(j0, j1):
                         dst[np.uintp(j * sw + s - pw)] += field[np.uintp(q + j)]
+
+
+@njit(parallel=True, cache=True)
+def col2im_narrow(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
+    """col2im, through a zero-padded plane that gathers each field's sums (see _narrow)."""
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    P = OH * OW
+    b = dcols.shape[1] // P
+    Wp = W + 2 * pw
+    at = _window_starts(OH, OW, sh, sw, Wp)
+    dxs = dx.reshape(dx.shape[0] * C, H * W)
+    per_block = 16
+    for blk in prange((b * C + per_block - 1) // per_block):
+        padded = np.empty((H + 2 * ph) * Wp, dx.dtype)
+        for bc in range(blk * per_block, min(b * C, (blk + 1) * per_block)):
+            n, c = bc // C, bc % C
+            padded[:] = 0
+            for r in range(R):
+                for s in range(S):
+                    field, o = dcols[(c * R + r) * S + s], r * Wp + s
+                    for p in range(P):
+                        padded[np.uintp(o + at[p])] += field[np.uintp(n * P + p)]
+            dst = dxs[(n0 + n) * C + c]
+            for h in range(H):
+                for w in range(W):
+                    dst[np.uintp(h * W + w)] = padded[np.uintp((h + ph) * Wp + pw + w)]
 
 
 @njit(parallel=True, cache=True)
@@ -218,11 +253,11 @@ def _chunk(N, CRS, P):
     return max(1, min(N, CHUNK_ELEMENTS // (CRS * P)))
 
 
-def _columns(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
-    """im2col or, for narrow outputs, im2col_narrow."""
-    H, W = x.shape[2:]
-    fill = im2col_narrow if _narrow(H, W, R, S, ph, pw, OH, OW) else im2col
-    fill(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+def _layout_kernels(x, R, S, ph, pw, OH, OW):
+    """(im2col, col2im) for x's geometry: the narrow pair for narrow outputs."""
+    if _narrow(x.shape[2], x.shape[3], R, S, ph, pw, OH, OW):
+        return im2col_narrow, col2im_narrow
+    return im2col, col2im
 
 
 def _winograd_pays(N, C, K, R, S, sh, sw, OH, OW):
@@ -246,11 +281,12 @@ def _im2col_forward(x, weight, bias, sh, sw, ph, pw, y):
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, y.shape[2:]
     CRS, P = C * R * S, OH * OW
     W2 = weight.reshape(K, CRS)
+    to_columns = _layout_kernels(x, R, S, ph, pw, OH, OW)[0]
     B = _chunk(N, CRS, P)
     for n0 in range(0, N, B):
         b = min(B, N - n0)
         cols = scratch("cols", (CRS, b * P), x.dtype)
-        _columns(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        to_columns(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         if b == 1:   # the GEMM's (K, P) output already is y[n0]'s layout
             np.matmul(W2, cols, out=y[n0].reshape(K, P))
             if bias is not None:
@@ -300,11 +336,12 @@ def _im2col_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight):
     """dweight (unless None) by dY @ cols^T, dx (unless None) by col2im(W^T @ dY)."""
     N, (K, C, R, S), (OH, OW) = x.shape[0], weight.shape, dy.shape[2:]
     CRS, P = C * R * S, OH * OW
+    to_columns, from_columns = _layout_kernels(x, R, S, ph, pw, OH, OW)
     B = _chunk(N, CRS, P)
     for n0 in range(0, N, B):
         b = min(B, N - n0)
         cols = scratch("cols", (CRS, b * P), x.dtype)
-        _columns(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
+        to_columns(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols)
         if b == 1:
             dYc = dy[n0].reshape(K, P)
         else:
@@ -321,4 +358,4 @@ def _im2col_backward(dy, x, weight, sh, sw, ph, pw, dx, dweight):
         if dx is not None:
             dcols = scratch("dcols", (CRS, b * P), x.dtype)
             np.matmul(weight.reshape(K, CRS).T, dYc, out=dcols)
-            col2im(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
+            from_columns(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx)
