@@ -1,4 +1,5 @@
-"""Issue 3: conv2d on workload A, max_pool2d on workload B (fastnn/_workloads.py).
+"""Issue 3: conv2d on workload A (and a digits-sized layer), max_pool2d on workload B
+(fastnn/_workloads.py).
 Targets: conv >= 0.8x PyTorch CPU; max pool >= 3x PyTorch CPU."""
 from conftest import run
 

@@ -33,27 +33,30 @@ def _rng():
     return np.random.default_rng(0)
 
 
-def _conv(quick):
-    rng = _rng()
-    n = 8 if quick else 32
-    x = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
-    w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
-    b = rng.standard_normal(64).astype(np.float32)
-    dy = rng.standard_normal((n, 64, 32, 32)).astype(np.float32)
-    impls = {
-        "fastnn": lambda: (F.conv2d(x, w, b, 1, 1), F.conv2d_backward(dy, x, w, 1, 1)),
-        "reference": lambda: (R.conv2d(x, w, b, 1, 1), R.conv2d_backward(dy, x, w, 1, 1)),
-    }
-    torch = _torch()
-    if torch:
-        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-        tdy = torch.tensor(dy)
+def _conv(C, H, K):
+    """conv2d 3x3 pad 1, C -> K channels on HxW images, batch 32 (8 when quick)."""
+    def build(quick):
+        rng = _rng()
+        n = 8 if quick else 32
+        x = rng.standard_normal((n, C, H, H)).astype(np.float32)
+        w = (rng.standard_normal((K, C, 3, 3)) * 0.05).astype(np.float32)
+        b = rng.standard_normal(K).astype(np.float32)
+        dy = rng.standard_normal((n, K, H, H)).astype(np.float32)
+        impls = {
+            "fastnn": lambda: (F.conv2d(x, w, b, 1, 1), F.conv2d_backward(dy, x, w, 1, 1)),
+            "reference": lambda: (R.conv2d(x, w, b, 1, 1), R.conv2d_backward(dy, x, w, 1, 1)),
+        }
+        torch = _torch()
+        if torch:
+            tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+            tdy = torch.tensor(dy)
 
-        def torch_conv():
-            y = torch.nn.functional.conv2d(tx, tw, tb, 1, 1)
-            return torch.autograd.grad(y, (tx, tw, tb), tdy)
-        impls["torch"] = torch_conv
-    return impls
+            def torch_conv():
+                y = torch.nn.functional.conv2d(tx, tw, tb, 1, 1)
+                return torch.autograd.grad(y, (tx, tw, tb), tdy)
+            impls["torch"] = torch_conv
+        return impls
+    return build
 
 
 def _pool_impls(op, x, dy, *args):
@@ -419,7 +422,9 @@ def _global_avg_pool(quick):
 
 
 WORKLOADS = [
-    Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv),
+    Workload("conv2d", "conv", "conv2d fwd+bwd, x 32x64x32x32, w 64x64x3x3, pad 1, f32", _conv(64, 32, 64)),
+    Workload("conv2d_small", "conv", "conv2d fwd+bwd, x 32x16x8x8, w 32x16x3x3, pad 1, f32",
+             _conv(16, 8, 32)),
     Workload("max_pool2d", "pool", "max_pool2d 2x2/2 fwd+bwd, x 32x64x64x64, f32", _max_pool(2, 2, 0)),
     Workload("max_pool2d_3x3", "pool", "max_pool2d 3x3/2 pad 1 fwd+bwd, x 32x64x64x64, f32",
              _max_pool(3, 2, 1)),
@@ -452,7 +457,8 @@ WORKLOADS = [
 
 # Floating-point work or bytes moved per call (full size), for GFLOP/s and GB/s.
 # conv2d: direct convolution's count (forward, dx, dW), whatever algorithm runs.
-FLOPS = {"conv2d": 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32}
+FLOPS = {"conv2d": 3 * 2 * 32 * 64 * 64 * 9 * 32 * 32,
+         "conv2d_small": 3 * 2 * 32 * 16 * 32 * 9 * 8 * 8}
 BYTES = {"max_pool2d": 4 * (2 * 32 * 64 * 64 * 64 + 2 * 32 * 64 * 32 * 32 + 32 * 64 * 64 * 64),
          "adam": 28 * 10 * (1 << 20),          # read p, g, m, v; write p, m, v
          "stream_triad": 3 * 4 * (1 << 24)}
