@@ -104,6 +104,8 @@ def im2col(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
 # fields are added into a padded plane along the same offsets (32x16x4x4
 # 102 -> 35 us, 3x3/2 on 32x16x8x8 110 -> 37 us).
 NARROW_OW = 8
+# Planes one padded buffer serves in turn, so that a block allocates it once.
+NARROW_BLOCK = 16
 
 
 def _narrow(H, W, R, S, ph, pw, OH, OW):
@@ -131,10 +133,9 @@ def im2col_narrow(x, n0, R, S, sh, sw, ph, pw, OH, OW, cols):
     Wp = W + 2 * pw
     at = _window_starts(OH, OW, sh, sw, Wp)
     xs = x.reshape(x.shape[0] * C, H * W)
-    per_block = 16                   # planes a padded buffer serves: its border stays zero
-    for blk in prange((b * C + per_block - 1) // per_block):
-        padded = np.zeros((H + 2 * ph) * Wp, cols.dtype)
-        for bc in range(blk * per_block, min(b * C, (blk + 1) * per_block)):
+    for blk in prange((b * C + NARROW_BLOCK - 1) // NARROW_BLOCK):
+        padded = np.zeros((H + 2 * ph) * Wp, cols.dtype)   # only the interior is rewritten
+        for bc in range(blk * NARROW_BLOCK, min(b * C, (blk + 1) * NARROW_BLOCK)):
             n, c = bc // C, bc % C
             src = xs[(n0 + n) * C + c]
             for h in range(H):
@@ -177,10 +178,9 @@ def col2im_narrow(dcols, n0, R, S, sh, sw, ph, pw, OH, OW, dx):
     Wp = W + 2 * pw
     at = _window_starts(OH, OW, sh, sw, Wp)
     dxs = dx.reshape(dx.shape[0] * C, H * W)
-    per_block = 16
-    for blk in prange((b * C + per_block - 1) // per_block):
+    for blk in prange((b * C + NARROW_BLOCK - 1) // NARROW_BLOCK):
         padded = np.empty((H + 2 * ph) * Wp, dx.dtype)
-        for bc in range(blk * per_block, min(b * C, (blk + 1) * per_block)):
+        for bc in range(blk * NARROW_BLOCK, min(b * C, (blk + 1) * NARROW_BLOCK)):
             n, c = bc // C, bc % C
             padded[:] = 0
             for r in range(R):
