@@ -47,6 +47,24 @@ def test_only_small_cpu_work_is_run_serially():
         assert numba.get_num_threads() == n
 
 
+def test_serial_calls_restore_the_thread_count_in_a_fresh_process_and_thread():
+    # the first call of a process, in a thread of its own, before any parallel kernel:
+    # serial_if_small's setters need the threading layer up (kernels/cpu/_threads.py)
+    code = ("import threading, numba, numpy as np, fastnn.functional as F\n"
+            "from fastnn.kernels.cpu._threads import serial_if_small\n"
+            "seen = []\n"
+            "def call():\n"
+            "    with serial_if_small(1):\n"
+            "        seen.append(numba.get_num_threads())\n"
+            "    seen.append(numba.get_num_threads())\n"
+            "    F.relu(np.ones(8, np.float32))\n"
+            "    seen.append(numba.get_num_threads())\n"
+            "t = threading.Thread(target=call); t.start(); t.join()\n"
+            "print(*seen, numba.config.NUMBA_NUM_THREADS)")
+    inside, after, after_kernel, total = map(int, _run(code).split())
+    assert (inside, after, after_kernel) == (1, total, total)
+
+
 def _families(rng):
     """One closure per kernel family, each large enough to run on both threads."""
     x = rand((8, 16, 32, 32), np.float32, rng)
