@@ -83,7 +83,7 @@ def _exp_nonpositive_overload(x):
 
 
 @intrinsic
-def _maximum(typingctx, a, b):
+def maximum(typingctx, a, b):
     """IEEE 754-2019 maximum of two floats of one dtype: NaN if either is NaN.
 
     LLVM vectorises a running max only in this form (llvm.maximum): the usual
@@ -105,7 +105,7 @@ def row_max(row):
     """max of a non-empty 1-D array; NaN if it holds a NaN."""
     m = row[0]
     for j in range(1, row.size):
-        m = _maximum(m, row[j])
+        m = maximum(m, row[j])
     return m
 
 

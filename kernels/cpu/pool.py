@@ -2,9 +2,10 @@
 (ceil_mode=False).
 
 Output (i, j) of plane (n, c) pools the window of rows i*sh - ph .. + kh and
-columns j*sw - pw .. + kw. Max treats the padding as -inf: it scans the
-window's in-bounds elements in row-major order and keeps the first maximum
-(a NaN beats every number and the first NaN stays, so NaN propagates). Avg
+columns j*sw - pw .. + kw. Max treats the padding as -inf. Its backward
+gives each window's gradient to the first maximum in row-major order (a NaN
+beats every number and the first NaN stays); its forward gives that maximum,
+NaN if the window holds one (of zeros of both signs, +0: llvm.maximum). Avg
 divides the in-bounds sum by kh*kw, counting padding as zeros as torch's
 count_include_pad=True does.
 
@@ -19,9 +20,10 @@ kernels, which write every dx element exactly once without zeroing first.
 Reference: fastnn/reference/pool.py.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from ._math import FASTMATH
+from ._math import FASTMATH, maximum
 
 
 @njit(cache=True, inline="always")
@@ -40,39 +42,47 @@ def _planes(a):
 
 # The general max pool is separable too. The forward goes column first: per
 # output row, a column pass takes the maximum over the window's rows for every
-# input column (vectorised along the row), then each window compares its kw
-# column maxima. (The per-window scans this replaced ran at half torch's speed
-# on 3x3 pools.)
+# input column, then each window takes the maximum of its kw column maxima.
+# Both passes are maxima of unit-stride runs, which LLVM vectorises (as
+# llvm.maximum: NaN wins), so the padded row of column maxima is first split
+# into its sw column phases, as the backward's rows are (below). The strided
+# loads and float selects this replaced left the window pass scalar on AVX2,
+# where a float select compiles to a branch (x86 has no scalar float cmov) that
+# random data mispredicts: 3x3/2 pad 1 on 8x64x64x64, one thread of a Zen 1,
+# took 4.4 ms against 2.1.
 
 @njit(cache=True, inline="always")
 def _column_maxima(plane, r0, r1, best):
-    """best[s] <- the maximum of plane[r0:r1, s]."""
+    """best[s] <- the maximum of plane[r0:r1, s] (NaN if one is)."""
     best[:] = plane[r0]
     for r in range(r0 + 1, r1):
         src = plane[r]
         for s in range(best.shape[0]):
-            v = src[s]
-            best[s] = v if _beats(v, best[s]) else best[s]
+            best[s] = maximum(best[s], src[s])
 
 
 @njit(parallel=True, cache=True)
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y):
     N, C, OH, OW = y.shape
     H, W = x.shape[2], x.shape[3]
-    width = max((OW - 1) * sw + kw, pw + W)   # padded columns the windows reach
+    L = -(-max((OW - 1) * sw + kw, pw + W) // sw)   # entries of each phase the windows reach
     xs, ys = _planes(x), _planes(y)
     for nc in prange(N * C):
         plane, out = xs[nc], ys[nc]
-        best = np.full(width, -np.inf, y.dtype)
+        best = np.full(L * sw, -np.inf, y.dtype)      # padded columns; the padding stays -inf
+        phases = np.empty((sw, L), y.dtype)           # phase p: padded columns p, p + sw, ...
         for i in range(OH):
             _column_maxima(plane, max(i * sh - ph, 0), min(i * sh - ph + kh, H), best[pw:pw + W])
+            for p in range(sw):
+                phase = phases[p]
+                for q in range(L):
+                    phase[q] = best[q * sw + p]
             o = out[i]
-            for j in range(OW):
-                o[j] = best[j * sw]
-            for t in range(1, kw):
+            o[:] = phases[0, :OW]
+            for t in range(1, kw):                    # window column t of output j: phase t % sw
+                src = phases[t % sw, t // sw:]
                 for j in range(OW):
-                    v = best[j * sw + t]
-                    o[j] = v if _beats(v, o[j]) else o[j]
+                    o[j] = maximum(o[j], src[j])
 
 
 # The backward needs where each window's first maximum lies, and goes row
@@ -171,16 +181,30 @@ def max_pool2d_2x2_forward(x, y):
                 out[i, j] = m
 
 
+def _as_bits(a):
+    """The float array a viewed as integers of its width (int32 or int64)."""
+    return a.view(np.int32 if a.itemsize == 4 else np.int64)
+
+
+@overload(_as_bits, jit_options={"cache": True})
+def _as_bits_overload(a):
+    bits = np.int32 if a.dtype == types.float32 else np.int64
+    return lambda a: a.view(bits)
+
+
 @njit(parallel=True, cache=True)
 def max_pool2d_2x2_backward(dy, x, dx):
     """kernel 2, stride 2, no padding: each dx element lies in at most one window.
 
-    Two passes per pair of rows, both vectorised by LLVM: the first finds each
-    window's winner (0..3: a b / c e in row-major order) from stride-2 loads
-    into a row of codes; the second writes both dx rows with unit stride. One
-    pass writing a b c e's gradients at stride 2 stayed at 0.88 ns an element
-    on one core, against 0.40 (8x64x64x64 float32). The winner is chosen by
-    selects, not branches: random data makes every max a coin flip.
+    Two passes per pair of rows: the first finds each window's winner (0..3:
+    a b / c e in row-major order) from stride-2 loads into a row of codes; the
+    second writes both dx rows with unit stride. One pass writing a b c e's
+    gradients at stride 2 stayed at 0.88 ns an element on one core, against
+    0.40 (8x64x64x64 float32, AVX-512). The winner is chosen by selects, not
+    branches: random data makes every max a coin flip. The second pass's
+    half-rate loads keep it scalar on AVX2, where a float select compiles to
+    a branch (x86 has no scalar float cmov), so it masks dy's bits instead:
+    3.6 -> 1.4 ns an element on one core of a Zen 1.
     """
     N, C, OH, OW = dy.shape
     H, W = x.shape[2], x.shape[3]
@@ -200,14 +224,14 @@ def max_pool2d_2x2_backward(dy, x, dx):
                 w = _beats(v, m)
                 m, k = (v, np.int32(2)) if w else (m, k)
                 winner[j] = np.int32(3) if _beats(bot[2 * j + 1], m) else k
-            gi, dtop, dbot = g[i], d[2 * i], d[2 * i + 1]
-            for s in range(2 * OW):
+            gi, dtop, dbot = _as_bits(g[i]), _as_bits(d[2 * i]), _as_bits(d[2 * i + 1])
+            for s in range(2 * OW):   # all ones where the winner sits, else zero
                 k, v = winner[s >> 1], gi[s >> 1]
-                dtop[s] = v if k == (s & 1) else zero
-                dbot[s] = v if k == (s & 1) + 2 else zero
+                dtop[s] = v & -(k == (s & 1))
+                dbot[s] = v & -(k == (s & 1) + 2)
             if W > 2 * OW:            # an odd last column no window covers
-                dtop[W - 1] = zero
-                dbot[W - 1] = zero
+                d[2 * i, W - 1] = zero
+                d[2 * i + 1, W - 1] = zero
         if H > 2 * OH:                # an odd last row
             d[H - 1, :] = zero
 
