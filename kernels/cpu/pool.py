@@ -106,15 +106,17 @@ def _row_winners(plane, kw, sw, pw, L, win, at):
     H, W = plane.shape
     OW = L - (kw - 1) // sw
     n = (H - 1) * L + OW                            # through the last row's last window
-    padded = np.full((H, L * sw), -np.inf, win.dtype)
     reach = min(W, L * sw - pw)                     # columns past the last window are never read
-    padded[:, pw:pw + reach] = plane[:, :reach]
-    flat = padded.reshape(H * L * sw)
     phases = np.empty((sw, H * L), win.dtype)
-    for p in range(sw):
-        phase = phases[p]
-        for q in range(H * L):
-            phase[q] = flat[q * sw + p]
+    for p in range(sw):                             # entry q: padded column q*sw + p, plane column - pw
+        q0 = min(max(0, -(-(pw - p) // sw)), L)     # entries [q0, q1) lie on the plane, the rest -inf
+        q1 = min(max(q0, -(-(reach + pw - p) // sw)), L)
+        for r in range(H):
+            src, phase = plane[r], phases[p, r * L:(r + 1) * L]
+            phase[:q0] = -np.inf
+            for q in range(q0, q1):
+                phase[q] = src[q * sw + p - pw]
+            phase[q1:] = -np.inf
     win[:n] = phases[0, :n]
     at[:n] = 0
     for t in range(1, kw):
@@ -122,8 +124,8 @@ def _row_winners(plane, kw, sw, pw, L, win, at):
         for q in range(n):
             v = col[q]
             take = _beats(v, win[q])
-            win[q] = v if take else win[q]
             at[q] = np.int32(t) if take else at[q]
+            win[q] = maximum(win[q], v)
     # A window whose real columns in a row all hold -inf kept a padding column
     # (the first, never beaten); the first real column ties it and comes first.
     for r in range(H):
@@ -142,7 +144,8 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
         win, at = np.empty(H * L, dx.dtype), np.empty(H * L, np.int32)
         _row_winners(plane, kw, sw, pw, L, win, at)
         top, top_at, top_row = np.empty(OW, dx.dtype), np.empty(OW, np.int32), np.empty(OW, np.int32)
-        d[:, :] = 0
+        flat = d.reshape(H * W)
+        flat[:] = 0
         for i in range(OH):
             r0, r1 = max(i * sh - ph, 0), min(i * sh - ph + kh, H)
             top[:] = win[r0 * L:r0 * L + OW]
@@ -152,12 +155,12 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, ph, pw, dx):
                 v, c = win[r * L:r * L + OW], at[r * L:r * L + OW]
                 for j in range(OW):
                     take = _beats(v[j], top[j])
-                    top[j] = v[j] if take else top[j]
                     top_at[j] = c[j] if take else top_at[j]
                     top_row[j] = np.int32(r) if take else top_row[j]
+                    top[j] = maximum(top[j], v[j])
             gi = g[i]
-            for j in range(OW):
-                d[top_row[j], j * sw - pw + top_at[j]] += gi[j]
+            for j in range(OW):   # the winner's column is >= 0: no wraparound check
+                flat[np.uintp(top_row[j] * W + j * sw - pw + top_at[j])] += gi[j]
 
 
 @njit(parallel=True, cache=True)
@@ -279,7 +282,8 @@ def avg_pool2d_backward(dy, kh, kw, sh, sw, ph, pw, dx):
     dys, dxs = _planes(dy), _planes(dx)
     for nc in prange(N * C):
         g, d = dys[nc], dxs[nc]
-        d[:, :] = 0
+        flat = d.reshape(H * W)
+        flat[:] = 0
         cols = np.empty(width, dx.dtype)      # cols[pw + s]: what column s gets from row i's windows
         inside = cols[pw:pw + W]
         for i in range(OH):
