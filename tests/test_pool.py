@@ -15,6 +15,7 @@ CASES = [
     ((1, 3, 3, 3), 3, None, 0),           # output 1x1
     ((3, 2, 5, 5), (1, 4), (3, 1), (0, 2)),
     ((2, 2, 7, 11), 3, 3, 0),             # the last row and two columns in no window
+    ((2, 2, 9, 10), 5, 2, 2),             # padding as wide as the stride: whole phase entries of -inf
 ]
 
 @pytest.mark.parametrize("dtype", DTYPES)
