@@ -45,11 +45,10 @@ def _planes(a):
 # input column, then each window takes the maximum of its kw column maxima.
 # Both passes are maxima of unit-stride runs, which LLVM vectorises (as
 # llvm.maximum: NaN wins), so the padded row of column maxima is first split
-# into its sw column phases, as the backward's rows are (below). The strided
-# loads and float selects this replaced left the window pass scalar on AVX2,
-# where a float select compiles to a branch (x86 has no scalar float cmov) that
-# random data mispredicts: 3x3/2 pad 1 on 8x64x64x64, one thread of a Zen 1,
-# took 4.4 ms against 2.1.
+# into its sw column phases, as the backward's rows are (below). On 3x3/2 pad 1,
+# 8x64x64x64, one thread of a Zen 1 (AVX2): 2.1-2.6 ms, against 4.4 for the
+# strided loads and _beats selects this replaced, and 4.4 for those selects
+# over the phases.
 
 @njit(cache=True, inline="always")
 def _column_maxima(plane, r0, r1, best):
