@@ -34,6 +34,18 @@ def test_max_pool_ties_go_to_the_first_maximum(k, s, p):
     if k == 2:   # window by window: (0,1), (0,2), (1,0)... first 3 in row-major order
         assert dx[0, 0].tolist() == [[0, 1, 2, 0], [0, 0, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0]]
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_2x2_gives_the_first_of_two_signed_zeros(dtype):
+    # as torch does; at widths 8 and 80 the scalar and the vectorised loops
+    for width in (8, 80):
+        x = np.full((1, 2, 2, width), -0.0, dtype)
+        x[0, 0, 0, 0::2] = -0.0                  # plane 0: -0 first, then +0 three times
+        x[0, 0, 0, 1::2] = x[0, 0, 1] = 0.0
+        x[0, 1, 0, 0::2] = 0.0                   # plane 1: +0 first, then -0 three times
+        y = F.max_pool2d(x, 2)
+        assert np.signbit(y[0, 0]).all() and not np.signbit(y[0, 1]).any()
+
+
 @pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1)])
 def test_max_pool_nan_wins_and_propagates(k, s, p):
     x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
@@ -57,11 +69,12 @@ def test_avg_pool_nan_stays_in_the_windows_that_hold_it(rng, k, s, p):
 @pytest.mark.parametrize("k, s, p, width", [(3, 2, 1, 8), (3, 1, 1, 8), ((2, 3), (1, 2), (1, 1), 8),
                                              (4, 3, 2, 8), (2, 2, 0, 8), (2, 2, 0, 75)])
 def test_max_pool_ties_nan_and_inf_go_to_the_first_maximum(rng, k, s, p, width):
-    # values from a set of five, so that most windows hold ties; the kernels pick
-    # a column's first row, then among columns: the reference scans row-major.
-    # Width 75: rows long enough for the 2x2 kernel's vectorised loop bodies to run.
-    x = rng.choice(np.array([0.0, 1.0, 2.0, -np.inf, np.nan]), size=(2, 3, 9, width),
-                   p=[.3, .3, .3, .05, .05])
+    # values from a set of six, so that most windows hold ties (+0 and -0 tie);
+    # the kernels pick a column's first row, then among columns: the reference
+    # scans row-major. Width 75: rows long enough for the 2x2 kernel's
+    # vectorised loop bodies to run.
+    x = rng.choice(np.array([0.0, -0.0, 1.0, 2.0, -np.inf, np.nan]), size=(2, 3, 9, width),
+                   p=[.15, .15, .3, .3, .05, .05])
     y = compare_with_reference("max_pool2d", x, k, s, p)
     compare_with_reference("max_pool2d_backward", rng.permutation(y.size).reshape(y.shape) + 1.0, x, k, s, p)
 
