@@ -7,6 +7,7 @@ The test suite sets POISON (as fastnn._alloc's), so every buffer handed out
 starts full of NaN: a kernel that skips an element cannot pass on what the
 previous call left there.
 """
+import math
 import threading
 
 import numpy as np
@@ -18,7 +19,7 @@ POISON = False
 def scratch(name, shape, dtype):
     """An uninitialised array of `shape`, backed by this thread's buffer `name`."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape))
+    n = int(math.prod(shape))            # np.prod of a tuple costs ~9 us, this 0.2
     pool = _local.__dict__.setdefault("pool", {})
     buf = pool.get((name, dtype))
     if buf is None or buf.size < n:
