@@ -186,7 +186,7 @@ def _first_max(a, b):
 @njit(parallel=True, cache=True)
 def max_pool2d_2x2_forward(x, y):
     """kernel 2, stride 2, no padding. Branch-free: one core of a Zen 1 (AVX2),
-    float32, 32x16x8x8 107 -> 22 us, 32x16x32x32 4.6 -> 0.34 ns an element."""
+    float32, 32x16x8x8 107 -> 22 us, 32x16x32x32 4.7 -> 0.26 ns an element."""
     N, C, OH, OW = y.shape
     xs, ys = _planes(x), _planes(y)
     for nc in prange(N * C):
