@@ -25,6 +25,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ._math import FASTMATH, maximum
+from .conv import _valid_range
 
 
 @njit(cache=True, inline="always")
@@ -109,8 +110,7 @@ def _row_winners(plane, kw, sw, pw, L, win, at):
     reach = min(W, L * sw - pw)                     # columns past the last window are never read
     phases = np.empty((sw, H * L), win.dtype)
     for p in range(sw):                             # entry q: padded column q*sw + p, plane column - pw
-        q0 = min(max(0, -(-(pw - p) // sw)), L)     # entries [q0, q1) lie on the plane, the rest -inf
-        q1 = min(max(q0, -(-(reach + pw - p) // sw)), L)
+        q0, q1 = _valid_range(L, reach, p, sw, pw)  # entries [q0, q1) lie on the plane, the rest -inf
         for r in range(H):
             src, phase = plane[r], phases[p, r * L:(r + 1) * L]
             phase[:q0] = -np.inf
