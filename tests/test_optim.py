@@ -23,6 +23,15 @@ CONFIGS = [
 ]
 
 
+@pytest.fixture(params=["staged", "listed"])
+def grad_path(request, monkeypatch):
+    """Both ways step() hands gradients to the CPU kernels: copied into one staging
+    buffer (small models), or each array put in the kernels' typed list."""
+    if request.param == "listed":
+        monkeypatch.setattr(optim, "STAGE_MAX_ELEMENTS", 0)
+    return request.param
+
+
 class ReferenceOptimizer:
     """The reference rules of fastnn/reference/optim.py, one tensor at a time."""
 
@@ -48,10 +57,11 @@ class ReferenceOptimizer:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, kw", CONFIGS)
-def test_optimizer_trajectory_matches_reference(rng, dtype, name, kw):
+def test_optimizer_trajectory_matches_reference(rng, dtype, name, kw, grad_path):
     params = [rand(s, dtype, rng) for s in SHAPES]
     ref_params = [p.copy() for p in params]
     opt = getattr(optim, name)(params, **kw)
+    assert opt._stages_grads() == (grad_path == "staged")
     ref = ReferenceOptimizer(name, ref_params, kw)
     for _ in range(6):
         grads = [rand(s, dtype, rng) for s in SHAPES]
@@ -87,7 +97,7 @@ def test_state_dict_round_trip_resumes_identically(rng, name, kw):
         np.testing.assert_array_equal(a, b)
 
 
-def test_parameters_use_their_grad_and_none_is_skipped(rng):
+def test_parameters_use_their_grad_and_none_is_skipped(rng, grad_path):
     a, b = Parameter(rand((3, 2), np.float32, rng)), Parameter(rand((4,), np.float32, rng))
     b_before = b.data.copy()
     opt = optim.Adam([a, b], lr=0.1)
@@ -102,7 +112,7 @@ def test_parameters_use_their_grad_and_none_is_skipped(rng):
     assert a.grad is None
 
 
-def test_adam_with_parameters_at_different_step_counts(rng):
+def test_adam_with_parameters_at_different_step_counts(rng, grad_path):
     a, b = rand((5,), np.float64, rng), rand((5,), np.float64, rng)
     ra, rb = a.copy(), b.copy()
     ma, va, mb, vb = (np.zeros(5) for _ in range(4))
@@ -115,6 +125,22 @@ def test_adam_with_parameters_at_different_step_counts(rng):
     R.adam_update(rb, g3, mb, vb, 1, lr=0.1)
     assert_close(a, ra)
     assert_close(b, rb)
+
+
+def test_gradients_rewritten_in_place_are_read_afresh(rng, grad_path):
+    """The same gradient arrays each step, overwritten between steps (as after
+    zero_grad(set_to_none=False)): every step reads their values of the moment."""
+    params = [rand(s, np.float32, rng) for s in SHAPES]
+    ref_params = [p.copy() for p in params]
+    opt, ref = optim.Adam(params, lr=0.01), ReferenceOptimizer("Adam", ref_params, dict(lr=0.01))
+    grads = [np.empty(s, np.float32) for s in SHAPES]
+    for _ in range(3):
+        for g in grads:
+            g[...] = rand(g.shape, np.float32, rng)
+        opt.step(grads)
+        ref.step(grads)
+    for p, q in zip(params, ref_params):
+        assert_close(p, q, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name, kw", CONFIGS)
@@ -241,7 +267,7 @@ def test_step_rejects_misaligned_grads():
         opt.step()
 
 
-def test_noncontiguous_grads_give_the_contiguous_update(rng):
+def test_noncontiguous_grads_give_the_contiguous_update(rng, grad_path):
     """A gradient seen through strides (a transposed view) takes the checked path and a copy."""
     start = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
     params = [[a.copy() for a in start] for _ in range(2)]
