@@ -230,30 +230,36 @@ def _rnn_sequence(kind):
     return build
 
 
-def _adam(quick):
-    from fastnn import optim
-    rng = _rng()
-    n = 1 << (18 if quick else 20)
-    params = [rng.standard_normal(n).astype(np.float32) for _ in range(10)]
-    grads = [rng.standard_normal(n).astype(np.float32) for _ in range(10)]
-    opt = optim.Adam(params, lr=1e-3)
-    ref_params = [p.copy() for p in params]
-    ref_state = [(np.zeros(n, np.float32), np.zeros(n, np.float32)) for _ in range(10)]
-    step = [0]
+def _adam(shapes):
+    """One Adam step over float32 parameters of `shapes(quick)`."""
+    def build(quick):
+        from fastnn import optim
+        rng = _rng()
+        params = [rng.standard_normal(s).astype(np.float32) for s in shapes(quick)]
+        grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+        opt = optim.Adam(params, lr=1e-3)
+        ref_params = [p.copy() for p in params]
+        ref_state = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+        step = [0]
 
-    def reference_step():
-        step[0] += 1
-        for p, g, (m, v) in zip(ref_params, grads, ref_state):
-            R.adam_update(p, g, m, v, step[0], lr=1e-3)
-    impls = {"fastnn": lambda: opt.step(grads), "reference": reference_step}
-    torch = _torch()
-    if torch:
-        tparams = [torch.tensor(p, requires_grad=True) for p in params]
-        for tp, g in zip(tparams, grads):
-            tp.grad = torch.tensor(g)
-        topt = torch.optim.Adam(tparams, lr=1e-3, fused=True)
-        impls["torch"] = topt.step
-    return impls
+        def reference_step():
+            step[0] += 1
+            for p, g, (m, v) in zip(ref_params, grads, ref_state):
+                R.adam_update(p, g, m, v, step[0], lr=1e-3)
+        impls = {"fastnn": lambda: opt.step(grads), "reference": reference_step}
+        torch = _torch()
+        if torch:
+            tparams = [torch.tensor(p, requires_grad=True) for p in params]
+            for tp, g in zip(tparams, grads):
+                tp.grad = torch.tensor(g)
+            topt = torch.optim.Adam(tparams, lr=1e-3, fused=True)
+            impls["torch"] = topt.step
+        return impls
+    return build
+
+
+# The parameters of _digits_cnn's network: conv 1->16, conv 16->32, fc 128->64, fc 64->10.
+DIGITS_CNN_SHAPES = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (64, 128), (64,), (10, 64), (10,)]
 
 
 def _stream(quick):
@@ -450,7 +456,10 @@ WORKLOADS = [
     Workload("rnn", "rnn", "rnn (tanh) fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("rnn")),
     Workload("lstm", "rnn", "lstm fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("lstm")),
     Workload("gru", "rnn", "gru fwd+bwd, T 50, N 64, I 256, H 512, f32", _rnn_sequence("gru")),
-    Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32", _adam),
+    Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32",
+             _adam(lambda quick: [(1 << (18 if quick else 20),)] * 10)),
+    Workload("adam_small", "optim", "Adam step, the digits CNN's 8 tensors (13,706 f32)",
+             _adam(lambda quick: DIGITS_CNN_SHAPES)),
     Workload("digits_cnn", "training", "digits CNN training epoch, 47 batches of 32, Adam", _digits_cnn),
     Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),
 ]
