@@ -25,10 +25,12 @@ CONFIGS = [
 
 @pytest.fixture(params=["staged", "listed"])
 def grad_path(request, monkeypatch):
-    """Both ways step() hands gradients to the CPU kernels: copied into one staging
-    buffer (small models), or each array put in the kernels' typed list."""
-    if request.param == "listed":
-        monkeypatch.setattr(optim, "STAGE_MAX_ELEMENTS", 0)
+    """Both ways step() hands gradients to the CPU kernels, whatever the sizes:
+    copied into one staging buffer (small models), or each array put in the
+    kernels' typed list."""
+    limit = 1 << 40 if request.param == "staged" else 0
+    monkeypatch.setattr(optim, "STAGE_MAX_BYTES", limit)
+    monkeypatch.setattr(optim, "STAGE_BYTES_PER_TENSOR", limit)
     return request.param
 
 
@@ -125,6 +127,13 @@ def test_adam_with_parameters_at_different_step_counts(rng, grad_path):
     R.adam_update(rb, g3, mb, vb, 1, lr=0.1)
     assert_close(a, ra)
     assert_close(b, rb)
+
+
+def test_small_models_stage_their_gradients_and_large_ones_do_not():
+    from fastnn._workloads import DIGITS_CNN_SHAPES
+    assert optim.Adam([np.zeros(s, np.float32) for s in DIGITS_CNN_SHAPES])._stages_grads()
+    assert not optim.Adam([np.zeros(1 << 16, np.float32) for _ in range(2)])._stages_grads()  # 256 KB each
+    assert not optim.Adam([np.zeros(1 << 13, np.float32) for _ in range(9)])._stages_grads()  # 288 KB in all
 
 
 def test_gradients_rewritten_in_place_are_read_afresh(rng, grad_path):

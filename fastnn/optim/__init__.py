@@ -27,13 +27,13 @@ __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
 
 # The CPU kernels take the gradients as a typed list, and pointing one of its
 # entries at a new array is a Numba call: 3.3 us a tensor on a Zen 1, 26 us of
-# a 120 us Adam step for a small CNN's 8 tensors. Copying a small model's gradients
-# into one staging buffer, which a list built once views, costs 2 us plus
-# ~0.15 ns an element (np.concatenate, in cache): 5 us for the same 8 tensors
-# (14K elements). So gradients are staged where that copy is the cheaper, up
-# to STAGE_PER_TENSOR elements a tensor, and while the buffer fits in L2.
-STAGE_PER_TENSOR = 1 << 14
-STAGE_MAX_ELEMENTS = 1 << 16
+# a 120 us Adam step for a small CNN's 8 tensors. Copying a small model's
+# gradients into one staging buffer, which a list built once views, costs 2 us
+# plus ~0.04 ns a byte (np.concatenate, in cache): 5 us for the same 8 tensors
+# (55 KB). So gradients are staged where that copy is the cheaper, up to
+# STAGE_BYTES_PER_TENSOR a tensor, and while the buffer fits in L2.
+STAGE_BYTES_PER_TENSOR = 64 << 10
+STAGE_MAX_BYTES = 256 << 10
 
 
 def _data(p):
@@ -142,9 +142,9 @@ class Optimizer:
         self._checked_key = None
 
     def _stages_grads(self):
-        """Whether step() copies the gradients into one buffer (see STAGE_PER_TENSOR)."""
-        total = int(self.offsets[-1])
-        return not self.on_device and total <= min(STAGE_MAX_ELEMENTS, STAGE_PER_TENSOR * len(self.params))
+        """Whether step() copies the gradients into one buffer (see STAGE_BYTES_PER_TENSOR)."""
+        size = int(self.offsets[-1]) * np.dtype(self.dtype).itemsize
+        return not self.on_device and size <= min(STAGE_MAX_BYTES, STAGE_BYTES_PER_TENSOR * len(self.params))
 
     def _grown(self, buf, n):
         """A zeroed state buffer of n elements on this optimizer's device that
@@ -236,7 +236,7 @@ class Optimizer:
 
     def _grad_list_of(self, flat):
         """The typed list of flat gradients for the CPU kernels: views of the staging
-        buffer, which one copy refills (see STAGE_PER_TENSOR), or the arrays of
+        buffer, which one copy refills (see STAGE_BYTES_PER_TENSOR), or the arrays of
         `flat` themselves, entry by entry (a new typed.List would take longer)."""
         if self._grad_list is None:
             self._grad_stage = np.empty(int(self.offsets[-1]), self.dtype) if self._stages_grads() else None
