@@ -28,3 +28,6 @@ from .rnn import (gru_backward, gru_cell_backward, gru_cell_forward, gru_forward
                   lstm_cell_backward, lstm_cell_forward, lstm_forward, rnn_backward, rnn_cell_backward,
                   rnn_cell_forward, rnn_forward)
 from .optim import adam_step, rmsprop_step, sgd_step
+from ._blas import map_packing_buffers as _map_packing_buffers  # noqa: E402
+
+_map_packing_buffers()      # one small GEMM, so that later ones run at full speed: see _blas.py
