@@ -214,7 +214,9 @@ def main(argv=None):
         return 0
     out.write(f"{_environment()}\n\n")
     out.write("fastnn: Numba kernels for the layers of a deep-learning course, checked against a\n"
-              "plain-NumPy reference of every op (fastnn.reference).\n\n")
+              "plain-NumPy reference of every op (fastnn.reference).\n"
+              "The first run compiles every kernel it times and caches it on disk: a few minutes\n"
+              "on two cores, once. Later runs load them.\n\n")
     t0 = time.perf_counter()
     if args.quick:
         out.write("  --quick: batch (or tensor) sizes are 4x smaller than the ones named below\n")
@@ -227,8 +229,7 @@ def main(argv=None):
                   "   does a quarter of them, so the figure can pass the machine's GEMM rate)\n")
     out.write("\n")
     training_run(args.quick, out)
-    out.write(f"\ndone in {time.perf_counter() - t0:.0f} s (the first run also compiles and caches the kernels); "
-              f"Numba threading layer: {numba.threading_layer()}\n")
+    out.write(f"\ndone in {time.perf_counter() - t0:.0f} s; Numba threading layer: {numba.threading_layer()}\n")
     if args.plot:
         plot(rows, args.plot)
         out.write(f"wrote {args.plot}\n")
