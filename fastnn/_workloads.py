@@ -258,8 +258,12 @@ def _adam(shapes):
     return build
 
 
-# The parameters of _digits_cnn's network: conv 1->16, conv 16->32, fc 128->64, fc 64->10.
-DIGITS_CNN_SHAPES = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (64, 128), (64,), (10, 64), (10,)]
+def digits_cnn_model():
+    """The digits CNN: conv16-pool-conv32-pool-fc64-fc10 over 1x8x8 images."""
+    from fastnn import nn
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 def _stream(quick):
@@ -295,9 +299,7 @@ def _digits_cnn(quick):
         X, Y = X[:384], Y[:384]
     batches = [(X[i:i + 32], Y[i:i + 32]) for i in range(0, len(X), 32)]
     fastnn.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    model = digits_cnn_model()
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -459,7 +461,7 @@ WORKLOADS = [
     Workload("adam", "optim", "Adam step, 10 tensors of 2^20 f32",
              _adam(lambda quick: [(1 << (18 if quick else 20),)] * 10)),
     Workload("adam_small", "optim", "Adam step, the digits CNN's 8 tensors (13,706 f32)",
-             _adam(lambda quick: DIGITS_CNN_SHAPES)),
+             _adam(lambda quick: [p.data.shape for p in digits_cnn_model().parameters()])),
     Workload("digits_cnn", "training", "digits CNN training epoch, 47 batches of 32, Adam", _digits_cnn),
     Workload("stream_triad", "optim", "STREAM triad a = b + s*c, 3 x 2^24 f32 (memory bandwidth)", _stream),
 ]

@@ -130,8 +130,8 @@ def test_adam_with_parameters_at_different_step_counts(rng, grad_path):
 
 
 def test_small_models_stage_their_gradients_and_large_ones_do_not():
-    from fastnn._workloads import DIGITS_CNN_SHAPES
-    assert optim.Adam([np.zeros(s, np.float32) for s in DIGITS_CNN_SHAPES])._stages_grads()
+    from fastnn._workloads import digits_cnn_model
+    assert optim.Adam(digits_cnn_model().parameters())._stages_grads()
     assert not optim.Adam([np.zeros(1 << 16, np.float32) for _ in range(2)])._stages_grads()  # 256 KB each
     assert not optim.Adam([np.zeros(1 << 13, np.float32) for _ in range(9)])._stages_grads()  # 288 KB in all
 
